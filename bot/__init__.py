@@ -1,0 +1,1 @@
+"""Créneau dialog engine: channel-neutral, no I/O beyond reading its own catalogs."""

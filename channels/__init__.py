@@ -1,0 +1,1 @@
+"""Créneau's edges: SMS (Twilio), Telegram, the console; the web app and the CLI."""

@@ -1,0 +1,54 @@
+"""Wiring: from settings to a ready Assistant. Built on demand, never at import time."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+
+from bot.i18n import Catalogs
+from bot.practice import Practice, load_practice
+from channels.settings import Settings
+from store.db import Database
+from store.service import Assistant
+from store.vault import Vault
+
+
+@dataclass
+class Runtime:
+    """Everything one process needs, created once from the settings."""
+
+    settings: Settings
+
+    @classmethod
+    def from_env(cls) -> Runtime:
+        return cls(Settings.from_env())
+
+    @cached_property
+    def practice(self) -> Practice:
+        return load_practice(self.settings.practice_file)
+
+    @cached_property
+    def db(self) -> Database:
+        db = Database(self.settings.database_url)
+        db.create_all()
+        return db
+
+    @cached_property
+    def vault(self) -> Vault:
+        return self.settings.vault()
+
+    @cached_property
+    def catalogs(self) -> Catalogs:
+        return Catalogs()
+
+    @cached_property
+    def assistant(self) -> Assistant:
+        return Assistant(self.db, self.practice, self.vault, self.catalogs)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Plain logs to stderr; the code never logs addresses, names or message texts."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "telegram", "twilio.http_client", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,57 @@
+"""The Flask app factory: everything injected, nothing built at import time."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from sqlalchemy.exc import SQLAlchemyError
+
+from channels.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(runtime: Runtime | None = None) -> Flask:
+    """Build the web app over a runtime (from the environment when none is given)."""
+    runtime = runtime or Runtime.from_env()
+    app = Flask("creneau")
+    app.config["MAX_CONTENT_LENGTH"] = 256 * 1024
+    app.extensions["creneau"] = runtime
+
+    @app.get("/healthz")
+    def healthz():  # type: ignore[no-untyped-def]
+        try:
+            ok = runtime.db.ping()
+        except SQLAlchemyError:
+            log.exception("health check: database error")
+            ok = False
+        return jsonify(status="ok" if ok else "down"), 200 if ok else 503
+
+    for register in _channel_blueprints():
+        register(app, runtime)
+    return app
+
+
+def _channel_blueprints():  # type: ignore[no-untyped-def]
+    """The channel endpoints that exist in this build."""
+    registrars = []
+    try:
+        from channels.sms import register as sms
+        registrars.append(sms)
+    except ImportError:
+        pass
+    try:
+        from channels.telegram import register as telegram
+        registrars.append(telegram)
+    except ImportError:
+        pass
+    return registrars
+
+
+def wsgi() -> Flask:
+    """Entry point for gunicorn: `gunicorn 'channels.web:wsgi()'`."""
+    from channels.runtime import configure_logging
+
+    configure_logging()
+    return create_app()

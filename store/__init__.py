@@ -1,0 +1,1 @@
+"""Créneau persistence: tables, field encryption, blind index, repositories."""

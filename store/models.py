@@ -1,0 +1,154 @@
+"""Tables. Personal values live only in `*_enc` columns (AES-GCM, see store.crypto);
+rows carry the practice id and application-generated ids (UUID4 hex), so a ciphertext's
+associated data can name its row before the insert."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC on every database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def ts(nullable: bool = False, index: bool = False) -> Column:
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+def blob(nullable: bool = True) -> Column:
+    return Column(LargeBinary, nullable=nullable)
+
+
+class Patient(SQLModel, table=True):
+    """A sender: encrypted address and name, blind index for look-up, preferences."""
+
+    __tablename__ = "patient"
+    __table_args__ = (UniqueConstraint("practice_id", "address_index"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    practice_id: str = Field(max_length=32)
+    channel: str = Field(max_length=16)
+    address_index: str = Field(max_length=64)
+    address_enc: bytes = Field(sa_column=blob(nullable=False))
+    name_enc: bytes | None = Field(default=None, sa_column=blob())
+    lang: str = Field(max_length=8)
+    notice_version: str | None = Field(default=None, max_length=32)
+    notice_at: datetime | None = Field(default=None, sa_column=ts(nullable=True))
+    opted_out: bool = False
+    unreachable: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts())
+    last_contact_at: datetime = Field(default_factory=utcnow, sa_column=ts(index=True))
+
+
+class Appointment(SQLModel, table=True):
+    """A booking: plain times and pseudonymous ids; the preparation answer encrypted."""
+
+    __tablename__ = "appointment"
+    __table_args__ = (
+        Index("ix_appointment_agenda", "practice_id", "practitioner_id", "start"),
+        Index("ix_appointment_patient", "patient_id", "start"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    practice_id: str = Field(max_length=32)
+    patient_id: str | None = Field(default=None, foreign_key="patient.id", max_length=32)
+    practitioner_id: str = Field(max_length=32)
+    type_id: str = Field(max_length=32)
+    start: datetime = Field(sa_column=ts())
+    end: datetime = Field(sa_column=ts())
+    status: str = Field(default="booked", max_length=16)  # booked | cancelled
+    prep_enc: bytes | None = Field(default=None, sa_column=blob())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts())
+    cancelled_at: datetime | None = Field(default=None, sa_column=ts(nullable=True))
+    cancelled_by: str | None = Field(default=None, max_length=16)  # patient|practitioner|erasure
+    reminder_at: datetime | None = Field(default=None, sa_column=ts(nullable=True))
+
+
+class Conversation(SQLModel, table=True):
+    """Dialog state and offered choices of one patient (encrypted JSON)."""
+
+    __tablename__ = "conversation"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    practice_id: str = Field(max_length=32)
+    patient_id: str = Field(foreign_key="patient.id", unique=True, max_length=32)
+    state_enc: bytes = Field(sa_column=blob(nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=ts(index=True))
+
+
+class ProcessedMessage(SQLModel, table=True):
+    """A provider message id already handled, with the reply given (to repeat it, 48 h)."""
+
+    __tablename__ = "processed_message"
+    __table_args__ = (UniqueConstraint("practice_id", "channel", "external_id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    practice_id: str = Field(max_length=32)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    patient_id: str | None = Field(default=None, max_length=32, index=True)
+    reply_enc: bytes | None = Field(default=None, sa_column=blob())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts(index=True))
+
+
+class Outbox(SQLModel, table=True):
+    """A message to send later (Telegram replies, reminders, summaries); deleted once sent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    practice_id: str = Field(max_length=32)
+    channel: str = Field(max_length=16)
+    kind: str = Field(max_length=24)  # reply | reminder | summary | notice
+    patient_id: str | None = Field(default=None, max_length=32, index=True)
+    address_enc: bytes = Field(sa_column=blob(nullable=False))
+    payload_enc: bytes = Field(sa_column=blob(nullable=False))
+    respect_quiet_hours: bool = False
+    status: str = Field(default="pending", max_length=16)  # pending | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=ts())
+    claimed_until: datetime | None = Field(default=None, sa_column=ts(nullable=True))
+    claimed_by: str | None = Field(default=None, max_length=64)
+    last_error: str | None = Field(default=None, max_length=200)  # codes only, never content
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts())
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when: pseudonymous ids only, never personal data."""
+
+    __tablename__ = "audit_event"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    practice_id: str = Field(max_length=32)
+    at: datetime = Field(default_factory=utcnow, sa_column=ts(index=True))
+    actor: str = Field(max_length=64)  # cli:<user> | practitioner:<id> | patient:<id> | system
+    action: str = Field(max_length=48)
+    subject: str | None = Field(default=None, max_length=64)  # pseudonymous id
+    detail: str | None = Field(default=None, max_length=200)  # counts, categories; no PII

@@ -1,0 +1,295 @@
+"""The booking service: one inbound message, one transaction.
+
+It finds (or creates) the sender, locks their conversation, runs one engine step,
+applies the step's effects, saves the new state and records the provider message id,
+all in the same transaction; then it returns the replies rendered in the patient's
+language. Nothing personal is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select
+
+from bot.engine import (
+    Book,
+    Cancel,
+    Conversation,
+    Effect,
+    Engine,
+    EraseMe,
+    OptIn,
+    OptOut,
+    Outcome,
+    RecordNotice,
+    SetLanguage,
+    SetName,
+    SlotTaken,
+    Step,
+)
+from bot.flows import build_engine, slot_taken
+from bot.i18n import Catalogs
+from bot.messages import Inbound, Rendered
+from bot.practice import Practice
+from store import audit
+from store.address import normalise
+from store.context import StoreContext, busy_intervals
+from store.db import Database
+from store.models import Appointment, Outbox, Patient, ProcessedMessage, utcnow
+from store.models import Conversation as ConversationRow
+from store.vault import Vault
+
+log = logging.getLogger(__name__)
+IDLE_RESET = timedelta(hours=24)
+RETRIES = 3
+
+
+@dataclass
+class Turn:
+    """The result of one inbound message."""
+
+    replies: list[Rendered]
+    patient_id: str | None
+    lang: str
+    repeated: bool = False
+    erased: bool = False
+    effects: list[Effect] = field(default_factory=list)
+
+
+Enqueue = Callable[[Session, "Turn", str], None]
+
+
+class Assistant:
+    """Runs the dialog engine over the store."""
+
+    def __init__(self, db: Database, practice: Practice, vault: Vault, catalogs: Catalogs,
+                 engine: Engine | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.practice = practice
+        self.vault = vault
+        self.catalogs = catalogs
+        self.engine = engine or build_engine()
+        self.clock = clock
+
+    # ------------------------------------------------------------ entry point
+
+    def handle(self, inbound: Inbound, enqueue: Enqueue | None = None) -> Turn:
+        """Handle one message; `enqueue(session, turn, address)` may queue the replies
+        in the same transaction (channels that answer later, like Telegram)."""
+        for attempt in range(RETRIES):
+            try:
+                return self._handle_once(inbound, enqueue)
+            except IntegrityError:
+                # a concurrent first message from the same sender, or the same provider id
+                # delivered twice at once: the retry sees the other's committed rows
+                log.info("retrying a turn after a concurrent write (attempt %d)", attempt + 1)
+        return self._handle_once(inbound, enqueue)
+
+    def _handle_once(self, inbound: Inbound, enqueue: Enqueue | None) -> Turn:
+        address = normalise(inbound.channel, inbound.sender, self.practice.phone_region)
+        with self.db.write() as session:
+            done = self._already_processed(session, inbound)
+            if done is not None:
+                return done
+            patient = self._patient(session, inbound, address)
+            turn = self._step(session, inbound, patient, address)
+            self._record_processed(session, inbound, turn)
+            if enqueue is not None and turn.replies:
+                enqueue(session, turn, address)
+            return turn
+
+    # ------------------------------------------------------------ idempotence
+
+    def _already_processed(self, session: Session, inbound: Inbound) -> Turn | None:
+        if not inbound.message_id:
+            return None
+        row = session.exec(select(ProcessedMessage).where(
+            ProcessedMessage.practice_id == self.practice.id,
+            ProcessedMessage.channel == inbound.channel,
+            ProcessedMessage.external_id == inbound.message_id)).first()
+        if row is None:
+            return None
+        replies = []
+        if row.reply_enc is not None:
+            raw = self.vault.open_json("processed_message", "reply", row.id, row.reply_enc)
+            replies = [Rendered.from_dict(r) for r in raw]
+        return Turn(replies, row.patient_id, self.practice.locale, repeated=True)
+
+    def _record_processed(self, session: Session, inbound: Inbound, turn: Turn) -> None:
+        if not inbound.message_id:
+            return
+        row = ProcessedMessage(practice_id=self.practice.id, channel=inbound.channel,
+                               external_id=inbound.message_id[:64],
+                               patient_id=None if turn.erased else turn.patient_id)
+        if turn.replies:
+            row.reply_enc = self.vault.seal_json("processed_message", "reply", row.id,
+                                                 [r.to_dict() for r in turn.replies])
+        session.add(row)
+        session.flush()
+
+    # ------------------------------------------------------------ patient and conversation
+
+    def _patient(self, session: Session, inbound: Inbound, address: str) -> Patient:
+        index = self.vault.address_index(self.practice.id, inbound.channel, address)
+        query = select(Patient).where(Patient.practice_id == self.practice.id,
+                                      Patient.address_index == index)
+        if not self.db.is_sqlite:
+            query = query.with_for_update()
+        patient = session.exec(query).first()
+        if patient is not None:
+            return patient
+        patient = Patient(practice_id=self.practice.id, channel=inbound.channel,
+                          address_index=index, address_enc=b"", lang=self._first_lang(inbound))
+        patient.address_enc = self.vault.seal("patient", "address", patient.id, address)
+        session.add(patient)
+        session.flush()
+        return patient
+
+    def _first_lang(self, inbound: Inbound) -> str:
+        hint = (inbound.lang_hint or "").lower()
+        if hint:
+            return "fr" if hint.startswith("fr") else "en"
+        return self.practice.locale
+
+    def _conversation(self, session: Session, patient: Patient, now: datetime
+                      ) -> tuple[ConversationRow | None, Conversation]:
+        row = session.exec(select(ConversationRow).where(
+            ConversationRow.patient_id == patient.id)).first()
+        if row is None or now - row.updated_at > IDLE_RESET:
+            return row, Conversation()
+        raw = self.vault.open_json("conversation", "state", row.id, row.state_enc)
+        return row, Conversation.from_dict(raw)
+
+    def _save_conversation(self, session: Session, patient: Patient,
+                           row: ConversationRow | None, conv: Conversation, now: datetime
+                           ) -> None:
+        if row is None:
+            row = ConversationRow(practice_id=self.practice.id, patient_id=patient.id,
+                                  state_enc=b"")
+        row.state_enc = self.vault.seal_json("conversation", "state", row.id, conv.to_dict())
+        row.updated_at = now
+        session.add(row)
+
+    # ------------------------------------------------------------ one step
+
+    def _step(self, session: Session, inbound: Inbound, patient: Patient, address: str) -> Turn:
+        now = self.clock()
+        conv_row, conv = self._conversation(session, patient, now)
+        before = Conversation.from_dict(conv.to_dict())
+        ctx = StoreContext(session, self.practice, self.vault, now, patient, address)
+        outcome = self.engine.handle(conv, inbound, ctx)
+        outcome = self._apply(session, outcome, patient, ctx, before, inbound)
+        erased = any(isinstance(e, EraseMe) for e in outcome.effects)
+        if erased:
+            replies = self._render(outcome, patient.lang)
+            return Turn(replies, None, patient.lang, erased=True, effects=outcome.effects)
+        patient.last_contact_at = now
+        session.add(patient)
+        self._save_conversation(session, patient, conv_row, outcome.conv, now)
+        return Turn(self._render(outcome, patient.lang), patient.id, patient.lang,
+                    effects=outcome.effects)
+
+    def _render(self, outcome: Outcome, lang: str) -> list[Rendered]:
+        return [self.catalogs.render(r, lang, self.practice.tz) for r in outcome.replies]
+
+    def _apply(self, session: Session, outcome: Outcome, patient: Patient, ctx: StoreContext,
+               before: Conversation, inbound: Inbound) -> Outcome:
+        """Apply the effects in order; a slot taken meanwhile turns into new offers."""
+        for effect in outcome.effects:
+            try:
+                self._apply_one(session, effect, patient, ctx.now)
+            except SlotTaken:
+                log.info("slot taken during booking; offering others")
+                step = Step(before, inbound, ctx, "", "", None)
+                return slot_taken(step)  # effects before the booking stay applied
+        return outcome
+
+    def _apply_one(self, session: Session, effect: Effect, patient: Patient,
+                   now: datetime) -> None:
+        pid = self.practice.id
+        if isinstance(effect, RecordNotice):
+            patient.notice_version, patient.notice_at = effect.version, now
+        elif isinstance(effect, SetLanguage):
+            patient.lang = effect.lang
+        elif isinstance(effect, SetName):
+            patient.name_enc = self.vault.seal("patient", "name", patient.id, effect.name)
+        elif isinstance(effect, OptOut):
+            patient.opted_out = True
+            session.exec(delete(Outbox).where(col(Outbox.patient_id) == patient.id))
+            audit.record(session, pid, f"patient:{patient.id}", "opt_out", patient.id)
+        elif isinstance(effect, OptIn):
+            patient.opted_out = False
+            audit.record(session, pid, f"patient:{patient.id}", "opt_in", patient.id)
+        elif isinstance(effect, Book):
+            self.book(session, patient, effect, now)
+        elif isinstance(effect, Cancel):
+            self.cancel(session, patient, effect.appointment_id, now, by="patient")
+        elif isinstance(effect, EraseMe):
+            erase_patient(session, self.practice.id, patient, now, actor=f"patient:{patient.id}")
+            return
+        session.add(patient)
+
+    # ------------------------------------------------------------ bookings
+
+    def book(self, session: Session, patient: Patient, effect: Book, now: datetime
+             ) -> Appointment:
+        """Insert the appointment after re-checking the slot in this transaction."""
+        clash = busy_intervals(session, self.practice.id, effect.practitioner_id, effect.start,
+                               effect.end)
+        if clash:
+            raise SlotTaken()
+        appt = Appointment(practice_id=self.practice.id, patient_id=patient.id,
+                           practitioner_id=effect.practitioner_id, type_id=effect.type_id,
+                           start=effect.start, end=effect.end)
+        if effect.prep_answer:
+            appt.prep_enc = self.vault.seal("appointment", "prep", appt.id, effect.prep_answer)
+        try:
+            with session.begin_nested():
+                session.add(appt)
+                session.flush()
+        except IntegrityError as exc:  # the database's own no-overlap guard (PostgreSQL)
+            raise SlotTaken() from exc
+        if effect.replaces:
+            self.cancel(session, patient, effect.replaces, now, by="patient")
+        return appt
+
+    def cancel(self, session: Session, patient: Patient | None, appointment_id: str,
+               now: datetime, by: str) -> Appointment | None:
+        """Cancel one booked appointment (of this patient when one is given)."""
+        appt = session.get(Appointment, appointment_id)
+        if appt is None or appt.status != "booked" or appt.practice_id != self.practice.id:
+            return None
+        if patient is not None and appt.patient_id != patient.id:
+            return None
+        appt.status, appt.cancelled_at, appt.cancelled_by = "cancelled", now, by
+        session.add(appt)
+        return appt
+
+
+def erase_patient(session: Session, practice_id: str, patient: Patient, now: datetime,
+                  actor: str) -> dict[str, int]:
+    """Erase a patient: future appointments cancelled and unlinked, everything else deleted."""
+    appts = list(session.exec(select(Appointment).where(Appointment.patient_id == patient.id)))
+    counts = {"cancelled": 0, "deleted_appointments": 0}
+    for appt in appts:
+        if appt.start > now and appt.status == "booked":
+            appt.status, appt.cancelled_at, appt.cancelled_by = "cancelled", now, "erasure"
+            appt.patient_id, appt.prep_enc = None, None
+            session.add(appt)
+            counts["cancelled"] += 1
+        else:
+            session.delete(appt)
+            counts["deleted_appointments"] += 1
+    session.exec(delete(ConversationRow).where(col(ConversationRow.patient_id) == patient.id))
+    session.exec(delete(Outbox).where(col(Outbox.patient_id) == patient.id))
+    session.exec(delete(ProcessedMessage).where(col(ProcessedMessage.patient_id) == patient.id))
+    session.flush()
+    session.delete(patient)
+    audit.record(session, practice_id, actor, "erasure", None,
+                 f"cancelled={counts['cancelled']} deleted={counts['deleted_appointments']}")
+    return counts
