@@ -99,6 +99,7 @@ def _wall_spans(tz: ZoneInfo, day: date, start: time, end: time) -> list[Interva
     hi_wall = datetime.combine(day + timedelta(days=1) if end == time(0) else day, end)
     if hi_wall <= lo_wall:
         return []
+    return [(lo_wall.replace(tzinfo=tz).astimezone(UTC), hi_wall.replace(tzinfo=tz).astimezone(UTC))]
     walls = (lo_wall, hi_wall)
     offsets = {wall.replace(tzinfo=tz, fold=fold).utcoffset() for wall in walls for fold in (0, 1)}
     spans: list[Interval] = []

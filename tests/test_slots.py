@@ -282,6 +282,17 @@ def test_period_inside_the_autumn_fold_happens_twice() -> None:
 # --- properties ----------------------------------------------------------------------------------
 
 DST_DAYS = [datetime(2026, 3, 29, tzinfo=UTC), datetime(2026, 10, 25, tzinfo=UTC)]
+NIGHT_PERIODS = [
+    tuple(Period(time(*a), time(*b)) for a, b in periods)
+    for periods in [
+        [((1, 0), (4, 0))],
+        [((2, 30), (3, 30))],
+        [((1, 0), (2, 30)), ((2, 30), (5, 0))],
+        [((2, 15), (2, 45))],
+        [((1, 30), (2, 15)), ((2, 45), (3, 15))],
+        [((0, 0), (23, 55))],
+    ]
+]
 BOUNDARIES = [0, 60, 90, 120, 135, 150, 165, 180, 210, 240, 480, 510, 720, 840, 1110, 1435]
 
 
@@ -300,8 +311,9 @@ def scenarios(draw: st.DrawFn) -> dict:
     now = base + timedelta(minutes=draw(st.integers(-6 * 24 * 60, 2 * 24 * 60)))
     hours = {wd: draw(day_hours()) for wd in range(7)}
     hours = {wd: periods for wd, periods in hours.items() if periods}
-    if draw(st.booleans()):
-        hours[6] = (Period(time(1, 0), time(4, 0)),)
+    sunday = draw(st.none() | st.sampled_from(NIGHT_PERIODS))
+    if sunday is not None:  # DST changes happen on Sunday nights
+        hours[6] = sunday
     today = now.astimezone(PARIS).date()
 
     def ranges() -> st.SearchStrategy[tuple[DateRange, ...]]:
