@@ -99,7 +99,6 @@ def _wall_spans(tz: ZoneInfo, day: date, start: time, end: time) -> list[Interva
     hi_wall = datetime.combine(day + timedelta(days=1) if end == time(0) else day, end)
     if hi_wall <= lo_wall:
         return []
-    return [(lo_wall.replace(tzinfo=tz).astimezone(UTC), hi_wall.replace(tzinfo=tz).astimezone(UTC))]
     walls = (lo_wall, hi_wall)
     offsets = {wall.replace(tzinfo=tz, fold=fold).utcoffset() for wall in walls for fold in (0, 1)}
     spans: list[Interval] = []
@@ -192,10 +191,13 @@ def _scan_period(
         while True:
             if t < floor:
                 target = t + -((t - floor) // duration) * duration  # first grid point >= floor
+                blocker = busy.first_overlap(t, min(target + duration, piece_end))
+                if blocker is not None:  # walking would have jumped to its end, off the grid
+                    t = blocker[1]
+                    continue
                 if target > highest or target + duration > piece_end:
                     break
-                blocker = busy.first_overlap(t, target + duration)
-                t = target if blocker is None else blocker[1]
+                t = target
                 continue
             if t > highest or t + duration > piece_end:
                 break
@@ -238,6 +240,10 @@ def _free_starts(
     while day <= last_day:
         if _is_working_day(practice, doctor, day):
             for span in _day_spans(tz, doctor, day):
+                if span[0] > highest:
+                    return
+                if span[1] <= lowest:  # each period has its own grid: skipping it changes nothing
+                    continue
                 pieces = _window_pieces(tz, day, span, window)
                 cursor = yield from _scan_period(
                     max(span[0], cursor), pieces, duration, lowest, highest, busy

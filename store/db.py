@@ -57,7 +57,6 @@ class Database:
         """A read-only session."""
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
-            session.rollback()
 
     def ping(self) -> bool:
         """Whether the database answers."""
