@@ -473,7 +473,31 @@ def kw_expired(step: Step) -> Outcome:
 
 
 def kw_data(step: Step) -> Outcome:
-    return kw_help_like(step, Text("join_lines", {"items": list(step.ctx.data_summary())}))
+    """MES DONNEES: everything held, then correct the name or erase it all."""
+    step.conv.data = {}
+    summary = Text("join_lines", {"items": list(step.ctx.data_summary())})
+    ids = (["rename"] if step.ctx.patient.name else []) + ["erase", "menu"]
+    return _go(step, "data", _offer(step, [summary], ids))
+
+
+def on_data(step: Step) -> Outcome:
+    if step.choice == "rename":
+        return _ask(step, "rename", Text("rename.ask"))
+    if step.choice == "erase":
+        return kw_erase(step)
+    if step.choice == "menu":
+        return menu(step)
+    return unexpected(step)
+
+
+def on_rename(step: Step) -> Outcome:
+    """Rectification of the name (the only personal field a patient gives us)."""
+    name = " ".join(step.text.split())
+    if not (2 <= len(name) <= 60) or len(_LETTER.findall(name)) < 2:
+        return _ask(step, "rename", Text("book.name_again"))
+    outcome = menu(step, Text("rename.done", {"name": name}))
+    outcome.effects.append(SetName(name))
+    return outcome
 
 
 def kw_erase(step: Step) -> Outcome:
@@ -503,6 +527,8 @@ HANDLERS: dict[str, Handler] = {
     "appts.action": on_appt_action,
     "cancel.confirm": on_cancel_confirm,
     "erase.confirm": on_erase_confirm,
+    "data": on_data,
+    "rename": on_rename,
 }
 
 KEYWORD_HANDLERS: dict[str, Handler] = {

@@ -205,3 +205,24 @@ def test_erase_in_dialog(patient, runtime):
                   ("SUPPRIMER", "Supprimer"), ("oui", "Ceci est notre dernier message")])
     out = alice.send("Bonjour")
     assert NOTICE_URL in out  # a stranger again
+
+
+def test_my_data_and_rename(patient):
+    alice = patient("+33612345678", channel="sms")
+    for text in ("RDV", "1", "1", "Alise Durand", "1"):
+        alice.send(text)
+    out = alice.send("MES DONNEES")
+    for fragment in ("Nom: Alise Durand", "Contact: +33612345678", "Langue: français",
+                     "RDV: mer. 2 déc. 11:10", "version 2026-11", "1. Corriger mon nom",
+                     "2. Supprimer mes données"):
+        assert fragment in out
+    alice.dialog([("1", "Quel est votre nom correct"), ("Alice Durand", "Nom corrigé: Alice Durand"),
+                  ("my data", "Nom: Alice Durand")])
+
+
+def test_my_data_en_before_any_booking(patient):
+    bob = patient("bob", lang="en")
+    bob.send("hello")
+    out = bob.send("MY DATA")
+    assert "Name: none" in out and "No appointment" in out and "Correct my name" not in out
+    assert "1. Delete my data" in out
