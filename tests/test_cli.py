@@ -1,0 +1,48 @@
+"""The `creneau` command line, run as a real process where it matters."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from channels.cli import main
+from tests.conftest import EXAMPLE, env_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_check_ok_and_errors(tmp_path):
+    runner = CliRunner()
+    ok = runner.invoke(main, ["check", str(EXAMPLE)])
+    assert ok.exit_code == 0 and "OK (Cabinet des Lilas" in ok.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text(EXAMPLE.read_text().replace('"Europe/Paris"', '"Europe/Pariss"'))
+    result = runner.invoke(main, ["check", str(bad)])
+    assert result.exit_code == 1
+    assert "practice.timezone" in result.output and "Europe/Paris" in result.output
+
+
+def test_keys_generate_prints_settings_format():
+    out = CliRunner().invoke(main, ["keys", "generate"]).output
+    lines = dict(line.split("=", 1) for line in out.strip().splitlines())
+    assert set(lines) == {"CRENEAU_DATA_KEYS", "CRENEAU_INDEX_KEY"}
+    assert ":" in lines["CRENEAU_DATA_KEYS"]
+
+
+def test_chat_in_a_terminal_books_and_lists(tmp_path):
+    """`creneau chat` as a newcomer uses it: a real process, lines in, lines out."""
+    env = {**os.environ, **env_for(tmp_path)}
+    script = "Bonjour\n1\n1\n1\nPaul Martin\n1\nMES RDV\n"
+    exe = Path(sys.executable).parent / "creneau"
+    proc = subprocess.run([str(exe), "chat", "--as", "paul", "--lang", "fr"], input=script,
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "https://example.org/confidentialite" in out
+    assert "1. Prendre RDV" in out and "RDV confirmé" in out
+    assert "Vous avez 1 RDV à venir:" in out
+    assert "Paul Martin" not in proc.stderr
