@@ -39,10 +39,20 @@ def seed(db: Database, total: int) -> None:
         i = len(rows)
         start = NOW - timedelta(days=1 + i % 3000, minutes=20 * (i % 20))
         rows.append((start, "roux" if i % 2 else f"other{i % 7}"))
-    values = [{"id": new_id(), "practice_id": "default", "patient_id": None,
-               "practitioner_id": pid, "type_id": "consultation", "start": s,
-               "end": s + timedelta(minutes=20), "status": "booked", "created_at": NOW}
-              for s, pid in rows]
+    values = [
+        {
+            "id": new_id(),
+            "practice_id": "default",
+            "patient_id": None,
+            "practitioner_id": pid,
+            "type_id": "consultation",
+            "start": s,
+            "end": s + timedelta(minutes=20),
+            "status": "booked",
+            "created_at": NOW,
+        }
+        for s, pid in rows
+    ]
     with db.write() as session:
         for i in range(0, len(values), 5000):
             session.execute(insert(Appointment), values[i : i + 5000])
@@ -56,13 +66,15 @@ def measure(total: int, calls: int) -> tuple[float, float]:
         seed(db, total)
         times = []
         with db.read() as session:
+
             def busy(start: datetime, end: datetime) -> list:
                 return busy_intervals(session, practice.id, "roux", start, end)
 
             for i in range(calls + 20):
                 t0 = time.perf_counter()
-                slots = next_slots(practice, "roux", 20, now=NOW + timedelta(minutes=i % 60),
-                                   busy=busy, limit=5)
+                slots = next_slots(
+                    practice, "roux", 20, now=NOW + timedelta(minutes=i % 60), busy=busy, limit=5
+                )
                 elapsed = time.perf_counter() - t0
                 assert len(slots) == 5
                 if i >= 20:  # warm-up excluded

@@ -124,13 +124,21 @@ class Conversation:
     generation: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "data": self.data, "choices": self.choices,
-                "generation": self.generation}
+        return {
+            "state": self.state,
+            "data": self.data,
+            "choices": self.choices,
+            "generation": self.generation,
+        }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Conversation:
-        return cls(raw.get("state", "menu"), dict(raw.get("data", {})),
-                   list(raw.get("choices", [])), int(raw.get("generation", 0)))
+        return cls(
+            raw.get("state", "menu"),
+            dict(raw.get("data", {})),
+            list(raw.get("choices", [])),
+            int(raw.get("generation", 0)),
+        )
 
 
 @dataclass
@@ -147,19 +155,50 @@ class SlotTaken(Exception):
 # ---------------------------------------------------------------- input normalisation
 
 KEYWORDS: dict[str, str] = {
-    "menu": "menu", "0": "menu", "/menu": "menu", "/start": "menu", "bonjour": "menu",
-    "hello": "menu", "salut": "menu", "hi": "menu",
-    "rdv": "book", "book": "book", "prendre rdv": "book", "/rdv": "book", "/book": "book",
-    "mes rdv": "appts", "appts": "appts", "my appointments": "appts", "/appts": "appts",
-    "annuler": "cancel", "cancel appointment": "cancel", "cancel": "appts",
-    "aide": "help", "help": "help", "?": "help", "/help": "help", "/aide": "help",
-    "info": "info", "infos": "info", "/info": "info",
-    "mes donnees": "data", "my data": "data",
-    "supprimer": "erase", "delete": "erase",
-    "stop": "stop", "arret": "stop", "arreter": "stop", "stopall": "stop",
-    "unsubscribe": "stop", "/stop": "stop",
-    "start": "start", "unstop": "start",
-    "fr": "lang:fr", "francais": "lang:fr", "en": "lang:en", "english": "lang:en",
+    "menu": "menu",
+    "0": "menu",
+    "/menu": "menu",
+    "/start": "menu",
+    "bonjour": "menu",
+    "hello": "menu",
+    "salut": "menu",
+    "hi": "menu",
+    "rdv": "book",
+    "book": "book",
+    "prendre rdv": "book",
+    "/rdv": "book",
+    "/book": "book",
+    "mes rdv": "appts",
+    "appts": "appts",
+    "my appointments": "appts",
+    "/appts": "appts",
+    "annuler": "cancel",
+    "cancel appointment": "cancel",
+    "cancel": "appts",
+    "aide": "help",
+    "help": "help",
+    "?": "help",
+    "/help": "help",
+    "/aide": "help",
+    "info": "info",
+    "infos": "info",
+    "/info": "info",
+    "mes donnees": "data",
+    "my data": "data",
+    "supprimer": "erase",
+    "delete": "erase",
+    "stop": "stop",
+    "arret": "stop",
+    "arreter": "stop",
+    "stopall": "stop",
+    "unsubscribe": "stop",
+    "/stop": "stop",
+    "start": "start",
+    "unstop": "start",
+    "fr": "lang:fr",
+    "francais": "lang:fr",
+    "en": "lang:en",
+    "english": "lang:en",
     "anglais": "lang:en",
 }
 YES_WORDS = {"oui", "o", "yes", "y", "ok", "d'accord", "daccord", "confirmer", "je confirme"}
@@ -210,8 +249,12 @@ class Step:
 class Engine:
     """Routes one inbound message to its state handler, after global keywords."""
 
-    def __init__(self, handlers: dict[str, Handler], keyword_handlers: dict[str, Handler],
-                 labels: Callable[[str, Context], Text | None]) -> None:
+    def __init__(
+        self,
+        handlers: dict[str, Handler],
+        keyword_handlers: dict[str, Handler],
+        labels: Callable[[str, Context], Text | None],
+    ) -> None:
         self.handlers = handlers
         self.keyword_handlers = keyword_handlers
         self.labels = labels
@@ -227,8 +270,15 @@ class Engine:
         outcome = self._route(conv, inbound, ctx, text, folded, keyword)
         return self._with_notice(outcome, ctx)
 
-    def _route(self, conv: Conversation, inbound: Inbound, ctx: Context, text: str,
-               folded: str, keyword: str | None) -> Outcome:
+    def _route(
+        self,
+        conv: Conversation,
+        inbound: Inbound,
+        ctx: Context,
+        text: str,
+        folded: str,
+        keyword: str | None,
+    ) -> Outcome:
         if inbound.choice is not None:
             choice = self._choice_from_token(conv, inbound.choice)
             if choice is None:
@@ -246,8 +296,9 @@ class Engine:
         handler = self.handlers.get(step.conv.state) or self.handlers["menu"]
         return handler(step)
 
-    def _opted_out(self, conv: Conversation, inbound: Inbound, ctx: Context,
-                   keyword: str | None) -> Outcome:
+    def _opted_out(
+        self, conv: Conversation, inbound: Inbound, ctx: Context, keyword: str | None
+    ) -> Outcome:
         """No message at all to an opted-out patient, except the answer to START."""
         if keyword != "start":
             return Outcome(conv)
@@ -287,12 +338,20 @@ class Engine:
 
 
 def notice_params(practice: Practice) -> dict[str, Any]:
-    return {"practice": practice.name, "days": practice.retention_days,
-            "url": practice.privacy_notice_url, "contact": practice.contact}
+    return {
+        "practice": practice.name,
+        "days": practice.retention_days,
+        "url": practice.privacy_notice_url,
+        "contact": practice.contact,
+    }
 
 
-def offer(conv: Conversation, texts: Sequence[Text], choice_ids: Sequence[str],
-          labels: Callable[[str], Text]) -> Reply:
+def offer(
+    conv: Conversation,
+    texts: Sequence[Text],
+    choice_ids: Sequence[str],
+    labels: Callable[[str], Text],
+) -> Reply:
     """A reply offering choices; the ids are remembered so `2` or a button maps back."""
     ids = list(choice_ids)
     if ids and ids != conv.choices:

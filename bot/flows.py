@@ -35,8 +35,11 @@ from bot.slots import is_free, next_slots
 from bot.when import When, parse_when
 
 SLOTS_PER_PAGE = 5
-PARTS = {"morning": (time(0, 0), time(12, 0)), "afternoon": (time(12, 0), time(18, 0)),
-         "evening": (time(17, 0), time(23, 59))}
+PARTS = {
+    "morning": (time(0, 0), time(12, 0)),
+    "afternoon": (time(12, 0), time(18, 0)),
+    "evening": (time(17, 0), time(23, 59)),
+}
 SKIP_WORDS = {"non", "no", "rien", "aucun", "nothing", "none", "-", "passer", "skip"}
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
@@ -121,16 +124,18 @@ def unexpected(step: Step) -> Outcome:
 
 
 def start_booking(step: Step, move: AppointmentView | None = None) -> Outcome:
-    step.conv.data = {"move": move.id, "type": move.type_id,
-                      "practitioner": move.practitioner_id} if move else {}
+    step.conv.data = (
+        {"move": move.id, "type": move.type_id, "practitioner": move.practitioner_id}
+        if move
+        else {}
+    )
     if move:
         return offer_slots(step)
     types = step.practice.consultation_types
     if len(types) == 1:
         step.conv.data["type"] = types[0].id
         return after_type(step)
-    return _go(step, "book.type",
-               _offer(step, [Text("book.type")], [f"t:{t.id}" for t in types]))
+    return _go(step, "book.type", _offer(step, [Text("book.type")], [f"t:{t.id}" for t in types]))
 
 
 def on_type(step: Step) -> Outcome:
@@ -156,25 +161,47 @@ def on_practitioner(step: Step) -> Outcome:
     return offer_slots(step)
 
 
-def _search(step: Step, *, after: datetime | None = None, start_from: datetime | None = None,
-            window: tuple[time, time] | None = None) -> list[datetime]:
+def _search(
+    step: Step,
+    *,
+    after: datetime | None = None,
+    start_from: datetime | None = None,
+    window: tuple[time, time] | None = None,
+) -> list[datetime]:
     data = step.conv.data
     ctype = step.practice.ctype(data["type"])
     pid = data["practitioner"]
-    return next_slots(step.practice, pid, ctype.duration_minutes, now=step.ctx.now,
-                      busy=step.ctx.busy(pid), after=after, start_from=start_from,
-                      window=window, limit=SLOTS_PER_PAGE)
+    return next_slots(
+        step.practice,
+        pid,
+        ctype.duration_minutes,
+        now=step.ctx.now,
+        busy=step.ctx.busy(pid),
+        after=after,
+        start_from=start_from,
+        window=window,
+        limit=SLOTS_PER_PAGE,
+    )
 
 
-def offer_slots(step: Step, *before: Text, after: datetime | None = None,
-                start_from: datetime | None = None, window: tuple[time, time] | None = None
-                ) -> Outcome:
+def offer_slots(
+    step: Step,
+    *before: Text,
+    after: datetime | None = None,
+    start_from: datetime | None = None,
+    window: tuple[time, time] | None = None,
+) -> Outcome:
     """The next free slots, with "later" and "another day"."""
     slots = _search(step, after=after, start_from=start_from, window=window)
     pname = step.practice.practitioner(step.conv.data["practitioner"]).name
     if not slots and after is None and start_from is None:
-        return menu(step, *before, Text("book.none", {"days": step.practice.horizon_days,
-                                                     "contact": step.practice.contact}))
+        return menu(
+            step,
+            *before,
+            Text(
+                "book.none", {"days": step.practice.horizon_days, "contact": step.practice.contact}
+            ),
+        )
     if not slots:
         ids = ["day", "menu"]
         return _go(step, "book.slot", _offer(step, [*before, Text("book.none_then")], ids))
@@ -242,8 +269,9 @@ def choose_slot(step: Step, start: datetime) -> Outcome:
     data = step.conv.data
     ctype = step.practice.ctype(data["type"])
     pid = data["practitioner"]
-    if not is_free(step.practice, pid, start, ctype.duration_minutes, now=step.ctx.now,
-                   busy=step.ctx.busy(pid)):
+    if not is_free(
+        step.practice, pid, start, ctype.duration_minutes, now=step.ctx.now, busy=step.ctx.busy(pid)
+    ):
         return offer_slots(step, Text("book.taken"))
     data["slot"] = start.astimezone(UTC).isoformat()
     return next_question(step)
@@ -255,10 +283,15 @@ def next_question(step: Step) -> Outcome:
     ctype = step.practice.ctype(data["type"])
     if not data.get("move") and not step.ctx.patient.name and not data.get("name"):
         return _ask(step, "book.name", Text("book.name"))
-    if ctype.requires_preparation and ctype.preparation_question and "prep" not in data \
-            and not data.get("move"):
+    if (
+        ctype.requires_preparation
+        and ctype.preparation_question
+        and "prep" not in data
+        and not data.get("move")
+    ):
         question = ctype.preparation_question.get(step.lang) or ctype.preparation_question.get(
-            step.practice.locale, "")
+            step.practice.locale, ""
+        )
         return _ask(step, "book.prep", Text("raw", {"value": question}), Text("book.prep_skip"))
     return confirm(step)
 
@@ -286,8 +319,10 @@ def confirm(step: Step) -> Outcome:
     if data.get("move"):
         old = _find_appt(step.ctx, data["move"])
         old_start = old.start if old else start
-        text = Text("book.confirm_move", {"old": moment(old_start, "long"),
-                                          "new": moment(start, "long"), "practitioner": pname})
+        text = Text(
+            "book.confirm_move",
+            {"old": moment(old_start, "long"), "new": moment(start, "long"), "practitioner": pname},
+        )
     else:
         text = Text("book.confirm", {"when": moment(start, "long"), "practitioner": pname})
     return _go(step, "book.confirm", _offer(step, [text], ["yes", "no"]))
@@ -301,18 +336,39 @@ def on_confirm(step: Step) -> Outcome:
     data = step.conv.data
     ctype = step.practice.ctype(data["type"])
     start = datetime.fromisoformat(data["slot"])
-    if not is_free(step.practice, data["practitioner"], start, ctype.duration_minutes,
-                   now=step.ctx.now, busy=step.ctx.busy(data["practitioner"])):
+    if not is_free(
+        step.practice,
+        data["practitioner"],
+        start,
+        ctype.duration_minutes,
+        now=step.ctx.now,
+        busy=step.ctx.busy(data["practitioner"]),
+    ):
         return slot_taken(step)
     effects: list[Effect] = []
     if data.get("name"):
         effects.append(SetName(data["name"]))
-    effects.append(Book(data["practitioner"], ctype.id, start,
-                        start + timedelta(minutes=ctype.duration_minutes),
-                        data.get("prep"), data.get("move")))
+    effects.append(
+        Book(
+            data["practitioner"],
+            ctype.id,
+            start,
+            start + timedelta(minutes=ctype.duration_minutes),
+            data.get("prep"),
+            data.get("move"),
+        )
+    )
     key = "book.moved" if data.get("move") else "book.done"
-    texts = [Text(key, {"when": moment(start, "long"), "practice": step.practice.name,
-                        "address": _address(step)})]
+    texts = [
+        Text(
+            key,
+            {
+                "when": moment(start, "long"),
+                "practice": step.practice.name,
+                "address": _address(step),
+            },
+        )
+    ]
     if ctype.requires_preparation and ctype.preparation:
         prep = ctype.preparation.get(step.lang) or ctype.preparation.get(step.practice.locale, "")
         texts.append(Text("book.preparation", {"value": prep}))
@@ -343,8 +399,9 @@ def list_appointments(step: Step, *before: Text) -> Outcome:
     appts = step.ctx.upcoming()
     step.conv.data = {}
     if not appts:
-        return _go(step, "appts.list",
-                   _offer(step, [*before, Text("appts.none")], ["book", "menu"]))
+        return _go(
+            step, "appts.list", _offer(step, [*before, Text("appts.none")], ["book", "menu"])
+        )
     ids = [f"a:{a.id}" for a in appts] + ["book", "menu"]
     text = Text("appts.list", {"n": len(appts)}, count=len(appts))
     return _go(step, "appts.list", _offer(step, [*before, text], ids))
@@ -379,8 +436,13 @@ def on_appt_action(step: Step) -> Outcome:
     if step.choice not in ("move", "cancel"):
         return unexpected(step)
     if _too_late(step, appt):
-        return menu(step, Text("appts.too_late", {"hours": step.practice.cancel_cutoff_hours,
-                                                  "contact": step.practice.contact}))
+        return menu(
+            step,
+            Text(
+                "appts.too_late",
+                {"hours": step.practice.cancel_cutoff_hours, "contact": step.practice.contact},
+            ),
+        )
     if step.choice == "move":
         return start_booking(step, move=appt)
     return ask_cancel(step, appt)
@@ -399,8 +461,13 @@ def on_cancel_confirm(step: Step) -> Outcome:
     if step.choice != "yes":
         return unexpected(step)
     if _too_late(step, appt):
-        return menu(step, Text("appts.too_late", {"hours": step.practice.cancel_cutoff_hours,
-                                                  "contact": step.practice.contact}))
+        return menu(
+            step,
+            Text(
+                "appts.too_late",
+                {"hours": step.practice.cancel_cutoff_hours, "contact": step.practice.contact},
+            ),
+        )
     step.conv.data = {}
     step.conv.choices = []
     text = Text("cancel.done", {"when": moment(appt.start, "long")})
@@ -415,8 +482,13 @@ def kw_cancel(step: Step) -> Outcome:
     appts = step.ctx.upcoming()
     if len(appts) == 1:
         if _too_late(step, appts[0]):
-            return menu(step, Text("appts.too_late", {"hours": step.practice.cancel_cutoff_hours,
-                                                      "contact": step.practice.contact}))
+            return menu(
+                step,
+                Text(
+                    "appts.too_late",
+                    {"hours": step.practice.cancel_cutoff_hours, "contact": step.practice.contact},
+                ),
+            )
         return ask_cancel(step, appts[0])
     return list_appointments(step)
 
@@ -430,8 +502,11 @@ def kw_help(step: Step) -> Outcome:
 
 def kw_info(step: Step) -> Outcome:
     text = Text("notice.full", full_notice_params(step.ctx))
-    return _go(step, step.conv.state, _offer(step, [text], list(step.conv.choices))) \
-        if step.conv.choices else menu(step, text)
+    return (
+        _go(step, step.conv.state, _offer(step, [text], list(step.conv.choices)))
+        if step.conv.choices
+        else menu(step, text)
+    )
 
 
 def full_notice_params(ctx: Context) -> dict:

@@ -47,8 +47,9 @@ def _load(lang: str, localedir: Path) -> gettext.NullTranslations:
 class Catalogs:
     """All languages' translations, loaded once per process."""
 
-    def __init__(self, languages: tuple[str, ...] = ("fr", "en"),
-                 localedir: Path = LOCALES_DIR) -> None:
+    def __init__(
+        self, languages: tuple[str, ...] = ("fr", "en"), localedir: Path = LOCALES_DIR
+    ) -> None:
         self.languages = languages
         self._tr = {lang: _load(lang, localedir) for lang in languages}
 
@@ -88,6 +89,8 @@ class Catalogs:
     def render(self, reply: Reply, lang: str, tz: ZoneInfo) -> Rendered:
         """A reply as text plus (token, label) choices; tokens are `generation.index`."""
         text = "\n".join(s for s in (self.text(t, lang, tz) for t in reply.texts) if s)
-        choices = tuple((f"{reply.generation}.{i}", self.text(c.label, lang, tz))
-                        for i, c in enumerate(reply.choices, 1))
+        choices = tuple(
+            (f"{reply.generation}.{i}", self.text(c.label, lang, tz))
+            for i, c in enumerate(reply.choices, 1)
+        )
         return Rendered(text, choices)

@@ -29,10 +29,19 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--as", "ident", default="console-user", show_default=True,
-              help="Who you are (a patient id for this terminal).")
-@click.option("--lang", type=click.Choice(["fr", "en"]), default=None,
-              help="Language of a new patient (default: the practice's).")
+@click.option(
+    "--as",
+    "ident",
+    default="console-user",
+    show_default=True,
+    help="Who you are (a patient id for this terminal).",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["fr", "en"]),
+    default=None,
+    help="Language of a new patient (default: the practice's).",
+)
 def chat(ident: str, lang: str | None) -> None:
     """Talk to the bot as a patient, on the same engine and store."""
     from channels.console import chat as run_chat
@@ -52,8 +61,10 @@ def check(file: str | None) -> None:
         click.echo(f"{path}: {len(exc.problems)} problem(s):", err=True)
         click.echo(str(exc), err=True)
         sys.exit(1)
-    click.echo(f"{path}: OK ({practice.name}: {len(practice.practitioners)} practitioner(s), "
-               f"{len(practice.consultation_types)} consultation type(s))")
+    click.echo(
+        f"{path}: OK ({practice.name}: {len(practice.practitioners)} practitioner(s), "
+        f"{len(practice.consultation_types)} consultation type(s))"
+    )
 
 
 @main.group()

@@ -21,11 +21,13 @@ def background_jobs() -> list[BackgroundJob]:
     jobs: list[BackgroundJob] = []
     try:
         from channels.worker import run_worker
+
         jobs.append(run_worker)
     except ImportError:
         pass
     try:
         from channels.clock import run_clock
+
         jobs.append(run_clock)
     except ImportError:
         pass
@@ -36,8 +38,10 @@ def serve(runtime: Runtime, port: int | None = None, background: bool = True) ->
     """Serve until SIGTERM/SIGINT; stop the background loops cleanly."""
     app = create_app(runtime)
     stop = threading.Event()
-    threads = [threading.Thread(target=job, args=(runtime, stop), daemon=True, name=job.__name__)
-               for job in (background_jobs() if background else [])]
+    threads = [
+        threading.Thread(target=job, args=(runtime, stop), daemon=True, name=job.__name__)
+        for job in (background_jobs() if background else [])
+    ]
     for t in threads:
         t.start()
     server = make_server("0.0.0.0", port or runtime.settings.port, app, threaded=True)

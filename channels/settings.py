@@ -52,8 +52,9 @@ class Settings:
 
     def vault(self) -> Vault:
         try:
-            return Vault(KeyRing.from_setting(self.data_keys),
-                         BlindIndex.from_setting(self.index_key))
+            return Vault(
+                KeyRing.from_setting(self.data_keys), BlindIndex.from_setting(self.index_key)
+            )
         except CryptoError as exc:
             raise SettingsError(f"{exc}. Generate keys with `creneau keys generate`.") from exc
 
@@ -77,12 +78,14 @@ class Settings:
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
             twilio_messaging_service_sid=env.get("TWILIO_MESSAGING_SERVICE_SID", ""),
             twilio_from_number=env.get("TWILIO_FROM_NUMBER", ""),
-            twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or "https://api.twilio.com")
-            .rstrip("/"),
+            twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or "https://api.twilio.com").rstrip(
+                "/"
+            ),
             telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN", ""),
             telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET", ""),
-            telegram_api_base_url=(env.get("TELEGRAM_API_BASE_URL") or "https://api.telegram.org")
-            .rstrip("/"),
+            telegram_api_base_url=(
+                env.get("TELEGRAM_API_BASE_URL") or "https://api.telegram.org"
+            ).rstrip("/"),
             port=_port(env.get("PORT", "8000")),
             var_dir=var_dir,
         )
@@ -116,11 +119,13 @@ def _keys(env: Mapping[str, str], mode: str, var_dir: Path) -> tuple[str, str]:
     if data and index:
         return data, index
     if mode == "production":
-        missing = [n for n, v in (("CRENEAU_DATA_KEYS", data), ("CRENEAU_INDEX_KEY", index))
-                   if not v]
+        missing = [
+            n for n, v in (("CRENEAU_DATA_KEYS", data), ("CRENEAU_INDEX_KEY", index)) if not v
+        ]
         raise SettingsError(
             f"production needs {' and '.join(missing)}: run `creneau keys generate` and set "
-            "them in the platform's config (never commit them)")
+            "them in the platform's config (never commit them)"
+        )
     stored = _dev_keys(var_dir)
     return data or stored["CRENEAU_DATA_KEYS"], index or stored["CRENEAU_INDEX_KEY"]
 
@@ -130,8 +135,7 @@ def _dev_keys(var_dir: Path) -> dict[str, str]:
     path = var_dir / DEV_KEYS_FILE
     if not path.exists():
         var_dir.mkdir(parents=True, exist_ok=True)
-        content = (f"CRENEAU_DATA_KEYS=dev1:{generate_key()}\n"
-                   f"CRENEAU_INDEX_KEY={generate_key()}\n")
+        content = f"CRENEAU_DATA_KEYS=dev1:{generate_key()}\nCRENEAU_INDEX_KEY={generate_key()}\n"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
         with os.fdopen(fd, "w") as fh:
             fh.write(content)
@@ -147,14 +151,18 @@ def _check_production(settings: Settings, var_dir: Path) -> None:
     dev = var_dir / DEV_KEYS_FILE
     if dev.exists():
         stored = _dev_keys(var_dir)
-        if settings.data_keys == stored.get("CRENEAU_DATA_KEYS") or \
-                settings.index_key == stored.get("CRENEAU_INDEX_KEY"):
-            raise SettingsError("production refuses the development keys from var/: "
-                                "generate new ones with `creneau keys generate`")
+        if settings.data_keys == stored.get(
+            "CRENEAU_DATA_KEYS"
+        ) or settings.index_key == stored.get("CRENEAU_INDEX_KEY"):
+            raise SettingsError(
+                "production refuses the development keys from var/: "
+                "generate new ones with `creneau keys generate`"
+            )
     if any(k.startswith("dev") for k in KeyRing.from_setting(settings.data_keys).ids):
         raise SettingsError("production refuses data keys whose id starts with `dev`")
     if settings.telegram_enabled and len(settings.telegram_webhook_secret) < 16:
         raise SettingsError("TELEGRAM_WEBHOOK_SECRET must be set (16+ characters) in production")
-    if (settings.sms_enabled or settings.telegram_enabled) and \
-            not settings.public_base_url.startswith("https://"):
+    if (
+        settings.sms_enabled or settings.telegram_enabled
+    ) and not settings.public_base_url.startswith("https://"):
         raise SettingsError("PUBLIC_BASE_URL must be the public https:// origin in production")

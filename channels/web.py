@@ -38,11 +38,13 @@ def _channel_blueprints():  # type: ignore[no-untyped-def]
     registrars = []
     try:
         from channels.sms import register as sms
+
         registrars.append(sms)
     except ImportError:
         pass
     try:
         from channels.telegram import register as telegram
+
         registrars.append(telegram)
     except ImportError:
         pass

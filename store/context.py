@@ -19,17 +19,17 @@ from store.vault import Vault
 MAX_DURATION = timedelta(hours=24)  # no appointment is longer: bounds the busy look-up
 
 
-def busy_intervals(session: Session, practice_id: str, practitioner_id: str, start: datetime,
-                   end: datetime) -> list[Interval]:
+def busy_intervals(
+    session: Session, practice_id: str, practitioner_id: str, start: datetime, end: datetime
+) -> list[Interval]:
     """Active appointments of a practitioner overlapping [start, end): one indexed range scan."""
-    query = (
-        select(Appointment.start, Appointment.end)
-        .where(Appointment.practice_id == practice_id,
-               Appointment.practitioner_id == practitioner_id,
-               Appointment.status == "booked",
-               col(Appointment.start) >= start - MAX_DURATION,
-               col(Appointment.start) < end,
-               col(Appointment.end) > start)
+    query = select(Appointment.start, Appointment.end).where(
+        Appointment.practice_id == practice_id,
+        Appointment.practitioner_id == practitioner_id,
+        Appointment.status == "booked",
+        col(Appointment.start) >= start - MAX_DURATION,
+        col(Appointment.start) < end,
+        col(Appointment.end) > start,
     )
     return [(s, e) for s, e in session.exec(query)]
 
@@ -37,8 +37,15 @@ def busy_intervals(session: Session, practice_id: str, practitioner_id: str, sta
 class StoreContext:
     """What one engine step may read, from the open transaction."""
 
-    def __init__(self, session: Session, practice: Practice, vault: Vault, now: datetime,
-                 patient: Patient, address: str) -> None:
+    def __init__(
+        self,
+        session: Session,
+        practice: Practice,
+        vault: Vault,
+        now: datetime,
+        patient: Patient,
+        address: str,
+    ) -> None:
         self.session = session
         self.practice = practice
         self.vault = vault
@@ -48,8 +55,9 @@ class StoreContext:
 
     @cached_property
     def patient(self) -> PatientView:
-        return PatientView(self.row.id, self.row.lang, self.name, self.row.notice_version,
-                           self.row.opted_out)
+        return PatientView(
+            self.row.id, self.row.lang, self.name, self.row.notice_version, self.row.opted_out
+        )
 
     @cached_property
     def name(self) -> str | None:
@@ -70,27 +78,43 @@ class StoreContext:
     def _upcoming(self) -> list[AppointmentView]:
         query = (
             select(Appointment)
-            .where(Appointment.patient_id == self.row.id, Appointment.status == "booked",
-                   col(Appointment.start) > self.now)
+            .where(
+                Appointment.patient_id == self.row.id,
+                Appointment.status == "booked",
+                col(Appointment.start) > self.now,
+            )
             .order_by(col(Appointment.start))
         )
-        return [AppointmentView(a.id, a.practitioner_id, a.type_id, a.start, a.end)
-                for a in self.session.exec(query)]
+        return [
+            AppointmentView(a.id, a.practitioner_id, a.type_id, a.start, a.end)
+            for a in self.session.exec(query)
+        ]
 
     def data_summary(self) -> Sequence[Text]:
         """Everything held about the patient, as lines for the chat (MES DONNEES)."""
         row = self.row
-        lines = [Text("data.header", {"practice": self.practice.name}),
-                 Text("data.name", {"name": self.name}) if self.name else Text("data.no_name"),
-                 Text("data.address", {"address": self.address}), Text("data.lang")]
+        lines = [
+            Text("data.header", {"practice": self.practice.name}),
+            Text("data.name", {"name": self.name}) if self.name else Text("data.no_name"),
+            Text("data.address", {"address": self.address}),
+            Text("data.lang"),
+        ]
         if row.notice_at:
-            lines.append(Text("data.notice", {"date": Moment(row.notice_at, "date"),
-                                              "version": row.notice_version}))
-        query = (select(Appointment).where(Appointment.patient_id == row.id)
-                 .order_by(col(Appointment.start)))
+            lines.append(
+                Text(
+                    "data.notice",
+                    {"date": Moment(row.notice_at, "date"), "version": row.notice_version},
+                )
+            )
+        query = (
+            select(Appointment)
+            .where(Appointment.patient_id == row.id)
+            .order_by(col(Appointment.start))
+        )
         appts = list(self.session.exec(query))
         lines += [Text("data.appt", {"when": Moment(a.start, "slot")}) for a in appts] or [
-            Text("data.no_appt")]
+            Text("data.no_appt")
+        ]
         if row.opted_out:
             lines.append(Text("data.opted_out"))
         lines.append(Text("data.footer"))

@@ -11,16 +11,31 @@ from store.models import Outbox, new_id, utcnow
 from store.vault import Vault
 
 
-def enqueue(session: Session, vault: Vault, *, practice_id: str, channel: str, address: str,
-            payload: dict[str, Any], kind: str = "reply", patient_id: str | None = None,
-            not_before: datetime | None = None, respect_quiet_hours: bool = False) -> Outbox:
+def enqueue(
+    session: Session,
+    vault: Vault,
+    *,
+    practice_id: str,
+    channel: str,
+    address: str,
+    payload: dict[str, Any],
+    kind: str = "reply",
+    patient_id: str | None = None,
+    not_before: datetime | None = None,
+    respect_quiet_hours: bool = False,
+) -> Outbox:
     """Queue one message; address and payload are sealed to the new row."""
     row_id = new_id()
     row = Outbox(
-        id=row_id, practice_id=practice_id, channel=channel, kind=kind, patient_id=patient_id,
+        id=row_id,
+        practice_id=practice_id,
+        channel=channel,
+        kind=kind,
+        patient_id=patient_id,
         address_enc=vault.seal("outbox", "address", row_id, address),
         payload_enc=vault.seal_json("outbox", "payload", row_id, payload),
-        respect_quiet_hours=respect_quiet_hours, next_attempt_at=not_before or utcnow(),
+        respect_quiet_hours=respect_quiet_hours,
+        next_attempt_at=not_before or utcnow(),
     )
     session.add(row)
     return row

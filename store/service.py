@@ -67,8 +67,15 @@ Enqueue = Callable[[Session, "Turn", str], None]
 class Assistant:
     """Runs the dialog engine over the store."""
 
-    def __init__(self, db: Database, practice: Practice, vault: Vault, catalogs: Catalogs,
-                 engine: Engine | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        practice: Practice,
+        vault: Vault,
+        catalogs: Catalogs,
+        engine: Engine | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.db = db
         self.practice = practice
         self.vault = vault
@@ -108,10 +115,13 @@ class Assistant:
     def _already_processed(self, session: Session, inbound: Inbound) -> Turn | None:
         if not inbound.message_id:
             return None
-        row = session.exec(select(ProcessedMessage).where(
-            ProcessedMessage.practice_id == self.practice.id,
-            ProcessedMessage.channel == inbound.channel,
-            ProcessedMessage.external_id == inbound.message_id)).first()
+        row = session.exec(
+            select(ProcessedMessage).where(
+                ProcessedMessage.practice_id == self.practice.id,
+                ProcessedMessage.channel == inbound.channel,
+                ProcessedMessage.external_id == inbound.message_id,
+            )
+        ).first()
         if row is None:
             return None
         replies = []
@@ -123,12 +133,16 @@ class Assistant:
     def _record_processed(self, session: Session, inbound: Inbound, turn: Turn) -> None:
         if not inbound.message_id:
             return
-        row = ProcessedMessage(practice_id=self.practice.id, channel=inbound.channel,
-                               external_id=inbound.message_id[:64],
-                               patient_id=None if turn.erased else turn.patient_id)
+        row = ProcessedMessage(
+            practice_id=self.practice.id,
+            channel=inbound.channel,
+            external_id=inbound.message_id[:64],
+            patient_id=None if turn.erased else turn.patient_id,
+        )
         if turn.replies:
-            row.reply_enc = self.vault.seal_json("processed_message", "reply", row.id,
-                                                 [r.to_dict() for r in turn.replies])
+            row.reply_enc = self.vault.seal_json(
+                "processed_message", "reply", row.id, [r.to_dict() for r in turn.replies]
+            )
         session.add(row)
         session.flush()
 
@@ -136,15 +150,21 @@ class Assistant:
 
     def _patient(self, session: Session, inbound: Inbound, address: str) -> Patient:
         index = self.vault.address_index(self.practice.id, inbound.channel, address)
-        query = select(Patient).where(Patient.practice_id == self.practice.id,
-                                      Patient.address_index == index)
+        query = select(Patient).where(
+            Patient.practice_id == self.practice.id, Patient.address_index == index
+        )
         if not self.db.is_sqlite:
             query = query.with_for_update()
         patient = session.exec(query).first()
         if patient is not None:
             return patient
-        patient = Patient(practice_id=self.practice.id, channel=inbound.channel,
-                          address_index=index, address_enc=b"", lang=self._first_lang(inbound))
+        patient = Patient(
+            practice_id=self.practice.id,
+            channel=inbound.channel,
+            address_index=index,
+            address_enc=b"",
+            lang=self._first_lang(inbound),
+        )
         patient.address_enc = self.vault.seal("patient", "address", patient.id, address)
         session.add(patient)
         session.flush()
@@ -156,21 +176,29 @@ class Assistant:
             return "fr" if hint.startswith("fr") else "en"
         return self.practice.locale
 
-    def _conversation(self, session: Session, patient: Patient, now: datetime
-                      ) -> tuple[ConversationRow | None, Conversation]:
-        row = session.exec(select(ConversationRow).where(
-            ConversationRow.patient_id == patient.id)).first()
+    def _conversation(
+        self, session: Session, patient: Patient, now: datetime
+    ) -> tuple[ConversationRow | None, Conversation]:
+        row = session.exec(
+            select(ConversationRow).where(ConversationRow.patient_id == patient.id)
+        ).first()
         if row is None or now - row.updated_at > IDLE_RESET:
             return row, Conversation()
         raw = self.vault.open_json("conversation", "state", row.id, row.state_enc)
         return row, Conversation.from_dict(raw)
 
-    def _save_conversation(self, session: Session, patient: Patient,
-                           row: ConversationRow | None, conv: Conversation, now: datetime
-                           ) -> None:
+    def _save_conversation(
+        self,
+        session: Session,
+        patient: Patient,
+        row: ConversationRow | None,
+        conv: Conversation,
+        now: datetime,
+    ) -> None:
         if row is None:
-            row = ConversationRow(practice_id=self.practice.id, patient_id=patient.id,
-                                  state_enc=b"")
+            row = ConversationRow(
+                practice_id=self.practice.id, patient_id=patient.id, state_enc=b""
+            )
         row.state_enc = self.vault.seal_json("conversation", "state", row.id, conv.to_dict())
         row.updated_at = now
         session.add(row)
@@ -191,14 +219,22 @@ class Assistant:
         patient.last_contact_at = now
         session.add(patient)
         self._save_conversation(session, patient, conv_row, outcome.conv, now)
-        return Turn(self._render(outcome, patient.lang), patient.id, patient.lang,
-                    effects=outcome.effects)
+        return Turn(
+            self._render(outcome, patient.lang), patient.id, patient.lang, effects=outcome.effects
+        )
 
     def _render(self, outcome: Outcome, lang: str) -> list[Rendered]:
         return [self.catalogs.render(r, lang, self.practice.tz) for r in outcome.replies]
 
-    def _apply(self, session: Session, outcome: Outcome, patient: Patient, ctx: StoreContext,
-               before: Conversation, inbound: Inbound) -> Outcome:
+    def _apply(
+        self,
+        session: Session,
+        outcome: Outcome,
+        patient: Patient,
+        ctx: StoreContext,
+        before: Conversation,
+        inbound: Inbound,
+    ) -> Outcome:
         """Apply the effects in order; a slot taken meanwhile turns into new offers."""
         for effect in outcome.effects:
             try:
@@ -209,8 +245,7 @@ class Assistant:
                 return slot_taken(step)  # effects before the booking stay applied
         return outcome
 
-    def _apply_one(self, session: Session, effect: Effect, patient: Patient,
-                   now: datetime) -> None:
+    def _apply_one(self, session: Session, effect: Effect, patient: Patient, now: datetime) -> None:
         pid = self.practice.id
         if isinstance(effect, RecordNotice):
             patient.notice_version, patient.notice_at = effect.version, now
@@ -236,16 +271,21 @@ class Assistant:
 
     # ------------------------------------------------------------ bookings
 
-    def book(self, session: Session, patient: Patient, effect: Book, now: datetime
-             ) -> Appointment:
+    def book(self, session: Session, patient: Patient, effect: Book, now: datetime) -> Appointment:
         """Insert the appointment after re-checking the slot in this transaction."""
-        clash = busy_intervals(session, self.practice.id, effect.practitioner_id, effect.start,
-                               effect.end)
+        clash = busy_intervals(
+            session, self.practice.id, effect.practitioner_id, effect.start, effect.end
+        )
         if clash:
             raise SlotTaken()
-        appt = Appointment(practice_id=self.practice.id, patient_id=patient.id,
-                           practitioner_id=effect.practitioner_id, type_id=effect.type_id,
-                           start=effect.start, end=effect.end)
+        appt = Appointment(
+            practice_id=self.practice.id,
+            patient_id=patient.id,
+            practitioner_id=effect.practitioner_id,
+            type_id=effect.type_id,
+            start=effect.start,
+            end=effect.end,
+        )
         if effect.prep_answer:
             appt.prep_enc = self.vault.seal("appointment", "prep", appt.id, effect.prep_answer)
         try:
@@ -258,8 +298,9 @@ class Assistant:
             self.cancel(session, patient, effect.replaces, now, by="patient")
         return appt
 
-    def cancel(self, session: Session, patient: Patient | None, appointment_id: str,
-               now: datetime, by: str) -> Appointment | None:
+    def cancel(
+        self, session: Session, patient: Patient | None, appointment_id: str, now: datetime, by: str
+    ) -> Appointment | None:
         """Cancel one booked appointment (of this patient when one is given)."""
         appt = session.get(Appointment, appointment_id)
         if appt is None or appt.status != "booked" or appt.practice_id != self.practice.id:
@@ -271,8 +312,9 @@ class Assistant:
         return appt
 
 
-def erase_patient(session: Session, practice_id: str, patient: Patient, now: datetime,
-                  actor: str) -> dict[str, int]:
+def erase_patient(
+    session: Session, practice_id: str, patient: Patient, now: datetime, actor: str
+) -> dict[str, int]:
     """Erase a patient: future appointments cancelled and unlinked, everything else deleted."""
     appts = list(session.exec(select(Appointment).where(Appointment.patient_id == patient.id)))
     counts = {"cancelled": 0, "deleted_appointments": 0}
@@ -290,6 +332,12 @@ def erase_patient(session: Session, practice_id: str, patient: Patient, now: dat
     session.exec(delete(ProcessedMessage).where(col(ProcessedMessage.patient_id) == patient.id))
     session.flush()
     session.delete(patient)
-    audit.record(session, practice_id, actor, "erasure", None,
-                 f"cancelled={counts['cancelled']} deleted={counts['deleted_appointments']}")
+    audit.record(
+        session,
+        practice_id,
+        actor,
+        "erasure",
+        None,
+        f"cancelled={counts['cancelled']} deleted={counts['deleted_appointments']}",
+    )
     return counts

@@ -38,8 +38,15 @@ def test_chat_in_a_terminal_books_and_lists(tmp_path):
     env = {**os.environ, **env_for(tmp_path)}
     script = "Bonjour\n1\n1\n1\nPaul Martin\n1\nMES RDV\n"
     exe = Path(sys.executable).parent / "creneau"
-    proc = subprocess.run([str(exe), "chat", "--as", "paul", "--lang", "fr"], input=script,
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(exe), "chat", "--as", "paul", "--lang", "fr"],
+        input=script,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "https://example.org/confidentialite" in out

@@ -17,8 +17,11 @@ def test_roundtrip_and_binding():
     token = kr.encrypt("Paul Martin", aad("patient", "name", "row1"))
     assert b"Paul" not in token
     assert kr.decrypt_text(token, aad("patient", "name", "row1")) == "Paul Martin"
-    for other in (aad("patient", "name", "row2"), aad("patient", "address", "row1"),
-                  aad("appointment", "name", "row1")):
+    for other in (
+        aad("patient", "name", "row2"),
+        aad("patient", "address", "row1"),
+        aad("appointment", "name", "row1"),
+    ):
         with pytest.raises(CryptoError):
             kr.decrypt(token, other)
 

@@ -19,35 +19,60 @@ def test_first_contact_gets_notice_before_anything(patient):
 
 def test_book_consultation_fr(patient):
     alice = patient("alice")
-    alice.dialog([
-        ("Bonjour", ["1. Prendre RDV", "2. Mes RDV"]),
-        ("1", ["Pour quel type de RDV ?", "1. Consultation", "2. Électrocardiogramme"]),
-        ("1", ["Prochains créneaux avec Dr Anne Roux:", "1. mer. 2 déc. 11:10",
-               "2. mer. 2 déc. 11:30", "3. jeu. 3 déc. 08:30", "4. jeu. 3 déc. 08:50",
-               "6. Plus tard", "7. Un autre jour"]),
-        ("1", "A quel nom ?"),
-        ("Paul Martin", ["Confirmer le RDV du mercredi 2 décembre à 11:10 avec Dr Anne Roux ?",
-                         "1. Oui", "2. Non"]),
-        ("oui", ["RDV confirmé: mercredi 2 décembre à 11:10, Cabinet des Lilas",
-                 "3 rue des Lilas", "MES RDV"]),
-        ("mes rdv", ["Vous avez 1 RDV à venir:", "1. mer. 2 déc. 11:10"]),
-    ])
+    alice.dialog(
+        [
+            ("Bonjour", ["1. Prendre RDV", "2. Mes RDV"]),
+            ("1", ["Pour quel type de RDV ?", "1. Consultation", "2. Électrocardiogramme"]),
+            (
+                "1",
+                [
+                    "Prochains créneaux avec Dr Anne Roux:",
+                    "1. mer. 2 déc. 11:10",
+                    "2. mer. 2 déc. 11:30",
+                    "3. jeu. 3 déc. 08:30",
+                    "4. jeu. 3 déc. 08:50",
+                    "6. Plus tard",
+                    "7. Un autre jour",
+                ],
+            ),
+            ("1", "A quel nom ?"),
+            (
+                "Paul Martin",
+                [
+                    "Confirmer le RDV du mercredi 2 décembre à 11:10 avec Dr Anne Roux ?",
+                    "1. Oui",
+                    "2. Non",
+                ],
+            ),
+            (
+                "oui",
+                [
+                    "RDV confirmé: mercredi 2 décembre à 11:10, Cabinet des Lilas",
+                    "3 rue des Lilas",
+                    "MES RDV",
+                ],
+            ),
+            ("mes rdv", ["Vous avez 1 RDV à venir:", "1. mer. 2 déc. 11:10"]),
+        ]
+    )
 
 
 def test_book_en_and_name_asked_once(patient):
     bob = patient("bob", lang="en")
-    bob.dialog([
-        ("hello", ["your data is used only to manage your appointments", "1. Book"]),
-        ("BOOK", "What kind of appointment?"),
-        ("1", ["Next slots with Dr Anne Roux:", "1. Wed 2 Dec 11:10", "6. Later"]),
-        ("2", "What name"),
-        ("Bob Smith", "Confirm the appointment on Wednesday 2 December at 11:30"),
-        ("yes", ["Appointment confirmed: Wednesday 2 December at 11:30", "APPTS"]),
-        ("BOOK", "What kind"),
-        ("1", "1. Wed 2 Dec 11:10"),
-        ("1", "Confirm the appointment on Wednesday 2 December at 11:10"),  # no name again
-        ("no", ["no appointment booked", "What would you like to do?"]),
-    ])
+    bob.dialog(
+        [
+            ("hello", ["your data is used only to manage your appointments", "1. Book"]),
+            ("BOOK", "What kind of appointment?"),
+            ("1", ["Next slots with Dr Anne Roux:", "1. Wed 2 Dec 11:10", "6. Later"]),
+            ("2", "What name"),
+            ("Bob Smith", "Confirm the appointment on Wednesday 2 December at 11:30"),
+            ("yes", ["Appointment confirmed: Wednesday 2 December at 11:30", "APPTS"]),
+            ("BOOK", "What kind"),
+            ("1", "1. Wed 2 Dec 11:10"),
+            ("1", "Confirm the appointment on Wednesday 2 December at 11:10"),  # no name again
+            ("no", ["no appointment booked", "What would you like to do?"]),
+        ]
+    )
 
 
 def test_later_and_another_day(patient):
@@ -108,30 +133,38 @@ def test_move_appointment(patient, runtime):
     alice = patient("alice")
     for text in ("RDV", "1", "1", "Alice Durand", "1"):
         alice.send(text)
-    alice.dialog([
-        ("MES RDV", "1. mer. 2 déc. 11:10"),
-        ("1", ["RDV du mercredi 2 décembre à 11:10", "1. Déplacer", "2. Annuler ce RDV"]),
-        ("1", ["Prochains créneaux", "1. mer. 2 déc. 11:30"]),
-        ("1", "Déplacer votre RDV du mercredi 2 décembre à 11:10 au mercredi 2 décembre à 11:30"),
-        ("1", "RDV déplacé: mercredi 2 décembre à 11:30"),
-        ("MES RDV", ["Vous avez 1 RDV à venir:", "1. mer. 2 déc. 11:30"]),
-    ])
+    alice.dialog(
+        [
+            ("MES RDV", "1. mer. 2 déc. 11:10"),
+            ("1", ["RDV du mercredi 2 décembre à 11:10", "1. Déplacer", "2. Annuler ce RDV"]),
+            ("1", ["Prochains créneaux", "1. mer. 2 déc. 11:30"]),
+            (
+                "1",
+                "Déplacer votre RDV du mercredi 2 décembre à 11:10 au mercredi 2 décembre à 11:30",
+            ),
+            ("1", "RDV déplacé: mercredi 2 décembre à 11:30"),
+            ("MES RDV", ["Vous avez 1 RDV à venir:", "1. mer. 2 déc. 11:30"]),
+        ]
+    )
 
 
 def test_cancel_and_cutoff(patient, clock):
     alice = patient("alice")
     for text in ("RDV", "1", "1", "Alice Durand", "1"):
         alice.send(text)
-    alice.dialog([
-        ("ANNULER", ["Annuler le RDV du mercredi 2 décembre à 11:10 ?", "1. Oui"]),
-        ("2", "RDV maintenu"),
-    ])
+    alice.dialog(
+        [
+            ("ANNULER", ["Annuler le RDV du mercredi 2 décembre à 11:10 ?", "1. Oui"]),
+            ("2", "RDV maintenu"),
+        ]
+    )
     clock.advance(hours=1, minutes=30)  # 10:30, the RDV is at 11:10: inside the 2 h cut-off
     out = alice.send("annuler")
     assert "moins de 2 h" in out and "cabinet@example.org" in out
     clock.advance(hours=-1, minutes=-30)
-    alice.dialog([("ANNULER", "Annuler le RDV"), ("oui", "annulé"),
-                  ("MES RDV", "aucun RDV à venir")])
+    alice.dialog(
+        [("ANNULER", "Annuler le RDV"), ("oui", "annulé"), ("MES RDV", "aucun RDV à venir")]
+    )
 
 
 def test_slot_taken_meanwhile(patient):
@@ -191,8 +224,9 @@ def test_old_choice_after_restart_maps_back(runtime, patient, tmp_path):
 
     alice = patient("alice")
     alice.send("RDV")
-    fresh = Assistant(runtime.db, runtime.practice, runtime.vault, runtime.catalogs,
-                      clock=runtime.assistant.clock)
+    fresh = Assistant(
+        runtime.db, runtime.practice, runtime.vault, runtime.catalogs, clock=runtime.assistant.clock
+    )
     alice.assistant = fresh
     assert "Prochains créneaux" in alice.send("1")
 
@@ -201,8 +235,14 @@ def test_erase_in_dialog(patient, runtime):
     alice = patient("alice")
     for text in ("RDV", "1", "1", "Alice Durand", "1"):
         alice.send(text)
-    alice.dialog([("SUPPRIMER", "Supprimer toutes vos données ?"), ("non", "rien n'est supprimé"),
-                  ("SUPPRIMER", "Supprimer"), ("oui", "Ceci est notre dernier message")])
+    alice.dialog(
+        [
+            ("SUPPRIMER", "Supprimer toutes vos données ?"),
+            ("non", "rien n'est supprimé"),
+            ("SUPPRIMER", "Supprimer"),
+            ("oui", "Ceci est notre dernier message"),
+        ]
+    )
     out = alice.send("Bonjour")
     assert NOTICE_URL in out  # a stranger again
 
@@ -212,12 +252,23 @@ def test_my_data_and_rename(patient):
     for text in ("RDV", "1", "1", "Alise Durand", "1"):
         alice.send(text)
     out = alice.send("MES DONNEES")
-    for fragment in ("Nom: Alise Durand", "Contact: +33612345678", "Langue: français",
-                     "RDV: mer. 2 déc. 11:10", "version 2026-11", "1. Corriger mon nom",
-                     "2. Supprimer mes données"):
+    for fragment in (
+        "Nom: Alise Durand",
+        "Contact: +33612345678",
+        "Langue: français",
+        "RDV: mer. 2 déc. 11:10",
+        "version 2026-11",
+        "1. Corriger mon nom",
+        "2. Supprimer mes données",
+    ):
         assert fragment in out
-    alice.dialog([("1", "Quel est votre nom correct"), ("Alice Durand", "Nom corrigé: Alice Durand"),
-                  ("my data", "Nom: Alice Durand")])
+    alice.dialog(
+        [
+            ("1", "Quel est votre nom correct"),
+            ("Alice Durand", "Nom corrigé: Alice Durand"),
+            ("my data", "Nom: Alice Durand"),
+        ]
+    )
 
 
 def test_my_data_en_before_any_booking(patient):

@@ -33,8 +33,12 @@ def engine_keys() -> set[str]:
     found = set()
     for path in (ROOT / "bot").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Text" and \
-                    node.args and isinstance(node.args[0], ast.Constant):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", "") == "Text"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
                 found.add(node.args[0].value)
     return found - {"raw", "join", "join_lines"}
 

@@ -35,8 +35,13 @@ def _database_bytes(tmp_path: Path) -> bytes:
 
 
 def _forms(value: str) -> list[bytes]:
-    forms = {value, value.lower(), value.upper(), value.removeprefix("+33").lstrip("0"),
-             "0" + value.removeprefix("+33") if value.startswith("+33") else value}
+    forms = {
+        value,
+        value.lower(),
+        value.upper(),
+        value.removeprefix("+33").lstrip("0"),
+        "0" + value.removeprefix("+33") if value.startswith("+33") else value,
+    }
     out = []
     for f in forms:
         out += [f.encode("utf-8"), f.encode("utf-16-le")]

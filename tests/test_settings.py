@@ -24,7 +24,7 @@ def test_development_generates_keys_once_with_mode_0600(tmp_path):
 def test_production_refuses_missing_keys(tmp_path):
     env = env_for(tmp_path, CRENEAU_ENV="production")
     del env["CRENEAU_DATA_KEYS"]
-    with pytest.raises(SettingsError, match="CRENEAU_DATA_KEYS.*creneau keys generate"):
+    with pytest.raises(SettingsError, match=r"CRENEAU_DATA_KEYS.*creneau keys generate"):
         Settings.from_env(env)
 
 
@@ -32,15 +32,24 @@ def test_production_refuses_development_keys(tmp_path):
     dev = env_for(tmp_path)
     del dev["CRENEAU_DATA_KEYS"], dev["CRENEAU_INDEX_KEY"]
     generated = Settings.from_env(dev)
-    prod = env_for(tmp_path, CRENEAU_ENV="production", CRENEAU_DATA_KEYS=generated.data_keys,
-                   CRENEAU_INDEX_KEY=generated.index_key)
+    prod = env_for(
+        tmp_path,
+        CRENEAU_ENV="production",
+        CRENEAU_DATA_KEYS=generated.data_keys,
+        CRENEAU_INDEX_KEY=generated.index_key,
+    )
     with pytest.raises(SettingsError, match="development keys"):
         Settings.from_env(prod)
 
 
 def test_production_needs_https_and_webhook_secret(tmp_path):
-    env = env_for(tmp_path, CRENEAU_ENV="production", CRENEAU_DATA_KEYS=f"k1:{generate_key()}",
-                  TELEGRAM_BOT_TOKEN="1:x", TELEGRAM_WEBHOOK_SECRET="short")
+    env = env_for(
+        tmp_path,
+        CRENEAU_ENV="production",
+        CRENEAU_DATA_KEYS=f"k1:{generate_key()}",
+        TELEGRAM_BOT_TOKEN="1:x",
+        TELEGRAM_WEBHOOK_SECRET="short",
+    )
     with pytest.raises(SettingsError, match="TELEGRAM_WEBHOOK_SECRET"):
         Settings.from_env(env)
     env["TELEGRAM_WEBHOOK_SECRET"] = "s" * 24
