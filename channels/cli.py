@@ -100,3 +100,9 @@ def web(port: int | None) -> None:
 
     configure_logging()
     run(_runtime(), port, background=False)
+
+
+from channels.cli_practitioner import COMMANDS as _PRACTITIONER_COMMANDS  # noqa: E402
+
+for _command in _PRACTITIONER_COMMANDS:
+    main.add_command(_command)

@@ -13,6 +13,7 @@ from bot.engine import AppointmentView, PatientView
 from bot.messages import Moment, Text
 from bot.practice import Practice
 from bot.slots import BusyLookup, Interval
+from store.agenda import busy_or_blocked
 from store.models import Appointment, Patient
 from store.vault import Vault
 
@@ -67,7 +68,7 @@ class StoreContext:
 
     def busy(self, practitioner_id: str) -> BusyLookup:
         def lookup(start: datetime, end: datetime) -> Iterable[Interval]:
-            return busy_intervals(self.session, self.practice.id, practitioner_id, start, end)
+            return busy_or_blocked(self.session, self.practice.id, practitioner_id, start, end)
 
         return lookup
 

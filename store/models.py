@@ -152,3 +152,79 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=48)
     subject: str | None = Field(default=None, max_length=64)  # pseudonymous id
     detail: str | None = Field(default=None, max_length=200)  # counts, categories; no PII
+
+
+class RateLimit(SQLModel, table=True):
+    """Inbound messages of one sender in the current window (blind index only, short-lived)."""
+
+    __tablename__ = "rate_limit"
+    __table_args__ = (UniqueConstraint("practice_id", "key"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    practice_id: str = Field(max_length=32)
+    key: str = Field(max_length=64)  # blind index of the sender, never the address
+    window_start: datetime = Field(default_factory=utcnow, sa_column=ts(index=True))
+    count: int = 0
+    notified: bool = False
+
+
+class JobClaim(SQLModel, table=True):
+    """A scheduled job done once (summary of a practitioner's day, daily purge): the unique
+    key is the claim, so two clocks never both do it."""
+
+    __tablename__ = "job_claim"
+    __table_args__ = (UniqueConstraint("practice_id", "kind", "key"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    practice_id: str = Field(max_length=32)
+    kind: str = Field(max_length=24)  # summary | purge
+    key: str = Field(max_length=96)  # e.g. "<practitioner id>:<local date>"
+    claimed_at: datetime = Field(default_factory=utcnow, sa_column=ts(index=True))
+
+
+class PractitionerLink(SQLModel, table=True):
+    """A practitioner's Telegram chat (sealed, blind index for look-up) and the last list shown
+    to it (sealed appointment ids, for `/annuler N`)."""
+
+    __tablename__ = "practitioner_link"
+    __table_args__ = (
+        UniqueConstraint("practice_id", "practitioner_id"),
+        UniqueConstraint("practice_id", "chat_index"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    practice_id: str = Field(max_length=32)
+    practitioner_id: str = Field(max_length=32)
+    chat_enc: bytes = Field(sa_column=blob(nullable=False))
+    chat_index: str = Field(max_length=64)
+    linked_at: datetime = Field(default_factory=utcnow, sa_column=ts())
+    last_list_enc: bytes | None = Field(default=None, sa_column=blob())
+    last_list_at: datetime | None = Field(default=None, sa_column=ts(nullable=True))
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time code linking a Telegram chat to a practitioner; only its SHA-256 is kept."""
+
+    __tablename__ = "link_code"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    practice_id: str = Field(max_length=32)
+    practitioner_id: str = Field(max_length=32)
+    code_hash: str = Field(max_length=64, unique=True)
+    expires_at: datetime = Field(sa_column=ts())
+    used_at: datetime | None = Field(default=None, sa_column=ts(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts())
+
+
+class Block(SQLModel, table=True):
+    """A period a practitioner blocked (`/absent`): no slot is offered inside it."""
+
+    __tablename__ = "block"
+    __table_args__ = (Index("ix_block_agenda", "practice_id", "practitioner_id", "start"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    practice_id: str = Field(max_length=32)
+    practitioner_id: str = Field(max_length=32)
+    start: datetime = Field(sa_column=ts())
+    end: datetime = Field(sa_column=ts())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts())

@@ -1,0 +1,175 @@
+"""`creneau agenda`, `summary`, `clock` and `practitioner link|unlink`.
+
+Attached to the main group in channels/cli.py. The runtime is read from the environment
+when a command runs, never at import time. Reading an agenda is an audited access.
+"""
+
+from __future__ import annotations
+
+import getpass
+import signal
+import threading
+from datetime import date, datetime
+
+import click
+
+from bot.practice import Practitioner
+from channels.runtime import Runtime, configure_logging
+from store import audit
+from store.agenda import day_agenda, summary_text
+from store.models import utcnow
+from store.scheduler import queue_summary
+
+
+def _runtime() -> Runtime:
+    from channels.cli import _runtime as build  # late: channels.cli imports this module
+
+    return build()
+
+
+def _actor() -> str:
+    """`cli:<os user>`: who read the agenda, for the audit log."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}"[:64]
+
+
+def _practitioners(runtime: Runtime, pid: str | None) -> list[Practitioner]:
+    """The named practitioner, or all of them."""
+    practice = runtime.practice
+    if pid is None:
+        return list(practice.practitioners)
+    try:
+        return [practice.practitioner(pid)]
+    except StopIteration:
+        known = ", ".join(p.id for p in practice.practitioners)
+        raise click.BadParameter(f"unknown practitioner {pid!r} (known: {known})") from None
+
+
+def _day(runtime: Runtime, value: str | None, now: datetime) -> date:
+    """--date as YYYY-MM-DD (or 'demain', '7/12'...); default today in the practice zone."""
+    from channels.practitioner_bot import parse_day
+
+    today = now.astimezone(runtime.practice.tz).date()
+    day = parse_day(value or "", runtime.practice.locale, today)
+    if day is None:
+        raise click.BadParameter(f"cannot read the date {value!r}: use YYYY-MM-DD")
+    return day
+
+
+DATE_OPTION = click.option("--date", "day_text", default=None, help="Day (YYYY-MM-DD); today.")
+PRACTITIONER_OPTION = click.option(
+    "--practitioner", "pid", default=None, help="Practitioner id (default: all)."
+)
+
+
+@click.command()
+@DATE_OPTION
+@PRACTITIONER_OPTION
+def agenda(day_text: str | None, pid: str | None) -> None:
+    """Print a day's agenda at full detail (an audited access)."""
+    runtime = _runtime()
+    now = utcnow()
+    day = _day(runtime, day_text, now)
+    practice = runtime.practice
+    with runtime.db.write() as session:
+        for practitioner in _practitioners(runtime, pid):
+            entries = day_agenda(session, runtime.vault, practice, practitioner.id, day)
+            audit.record(
+                session,
+                practice.id,
+                _actor(),
+                "agenda_access",
+                practitioner.id,
+                f"day={day.isoformat()} entries={len(entries)}",
+            )
+            text = summary_text(
+                runtime.catalogs, practice, practitioner, day, entries, practice.locale,
+                detail="full",
+            )  # fmt: skip
+            click.echo(text + "\n")
+
+
+@click.command()
+@DATE_OPTION
+@PRACTITIONER_OPTION
+def summary(day_text: str | None, pid: str | None) -> None:
+    """Queue the daily summary now (whatever was already sent today)."""
+    runtime = _runtime()
+    now = utcnow()
+    day = _day(runtime, day_text, now) if day_text else None
+    with runtime.db.write() as session:
+        for practitioner in _practitioners(runtime, pid):
+            queued = queue_summary(
+                session, runtime.vault, runtime.catalogs, runtime.practice, practitioner, now, day
+            )
+            state = "queued" if queued else "not queued: no Telegram link nor summary_phone"
+            click.echo(f"{practitioner.id}: summary {state}")
+
+
+@click.command()
+def clock() -> None:
+    """Run the scheduler (summaries, reminders, daily purge) until SIGTERM."""
+    from channels.clock import run_clock
+
+    configure_logging()
+    runtime = _runtime()
+    stop = threading.Event()
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        run_clock(runtime, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@click.group()
+def practitioner() -> None:
+    """Link or unlink a practitioner's Telegram chat."""
+
+
+@practitioner.command("link")
+@click.argument("practitioner_id")
+@click.option(
+    "--bot-username",
+    envvar="TELEGRAM_BOT_USERNAME",
+    default="",
+    help="The bot's @username, for a t.me deep link ($TELEGRAM_BOT_USERNAME).",
+)
+def link(practitioner_id: str, bot_username: str) -> None:
+    """Print a one-time code (24 h, single use) to send to the bot from the practitioner's chat."""
+    from channels.practitioner_bot import CODE_TTL, create_link_code
+
+    runtime = _runtime()
+    _practitioners(runtime, practitioner_id)
+    now = utcnow()
+    with runtime.db.write() as session:
+        code = create_link_code(session, runtime.practice, practitioner_id, now)
+        audit.record(session, runtime.practice.id, _actor(), "link_code_created", practitioner_id)
+    hours = int(CODE_TTL.total_seconds() // 3600)
+    click.echo(f"One-time code for {practitioner_id}, valid {hours} h, single use.")
+    username = bot_username.lstrip("@")
+    if username:
+        click.echo(f"Open on the practitioner's phone: https://t.me/{username}?start={code}")
+    click.echo(f"Or send this to the bot: /start {code}")
+
+
+@practitioner.command("unlink")
+@click.argument("practitioner_id")
+def unlink_command(practitioner_id: str) -> None:
+    """Forget the practitioner's Telegram chat (and any pending code)."""
+    from channels.practitioner_bot import unlink
+
+    runtime = _runtime()
+    _practitioners(runtime, practitioner_id)
+    with runtime.db.write() as session:
+        done = unlink(session, runtime.practice, practitioner_id)
+        audit.record(session, runtime.practice.id, _actor(), "practitioner_unlink", practitioner_id)
+    click.echo(f"{practitioner_id}: {'unlinked' if done else 'was not linked'}")
+
+
+COMMANDS = (agenda, summary, clock, practitioner)
