@@ -188,6 +188,8 @@ def _scan_period(
     """
     for piece_start, piece_end in pieces:
         floor = max(lowest, piece_start)
+        if floor >= piece_end or t >= piece_end:  # nothing to offer here; later pieces rescan
+            continue
         while True:
             if t < floor:
                 target = t + -((t - floor) // duration) * duration  # first grid point >= floor
