@@ -1,0 +1,181 @@
+"""The SMS channel (Twilio): the inbound webhook, answered synchronously with TwiML.
+
+Every request is authenticated with Twilio's signature against the configured public URL
+(behind a proxy the request's own URL is not what Twilio signed) before anything is read.
+Replies are folded to GSM-7 and capped in length; nothing personal is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterable
+
+from flask import Flask, Response, request
+from sqlmodel import select
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot.gsm import to_gsm7, truncate_to_segments
+from bot.messages import Inbound, Rendered, Text
+from channels.runtime import Runtime
+from store.address import AddressError, normalise
+from store.models import Patient, utcnow
+from store.ratelimit import Decision, RateLimiter, sender_key
+
+log = logging.getLogger(__name__)
+
+PATH = "/sms/twilio"
+CHANNEL = "sms"
+MAX_INBOUND_CHARS = 1600  # Twilio's own cap on a concatenated SMS
+MAX_SEGMENTS = 6  # a whole turn: notice, question and choices fit; a runaway reply does not
+FALLBACK_APOLOGY = {  # when even the catalogs fail
+    "fr": "Désolé, un problème technique est survenu. Réessayez plus tard.",
+    "en": "Sorry, something went wrong on our side. Please try again later.",
+}
+
+
+def sms_text(texts: Iterable[str]) -> str:
+    """Messages of one turn as one SMS body: blank-line separated, GSM-7 folded, capped."""
+    body = "\n\n".join(t for t in texts if t)
+    return truncate_to_segments(to_gsm7(body), MAX_SEGMENTS) if body else ""
+
+
+def render(replies: Iterable[Rendered]) -> str:
+    """The SMS body of a turn, choices as `N. label` lines."""
+    return sms_text(r.as_lines() for r in replies)
+
+
+def twiml(body: str) -> Response:
+    """One `<Message>` holding the body, or an empty `<Response/>` when there is none."""
+    answer = MessagingResponse()
+    if body:
+        answer.message(body)
+    return Response(str(answer), status=200, mimetype="text/xml")
+
+
+def forbidden() -> Response:
+    """403 with no body hint: the caller is not Twilio (or the URL/token is misconfigured)."""
+    return Response("forbidden\n", status=403, mimetype="text/plain")
+
+
+class SmsWebhook:
+    """`POST /sms/twilio`: authenticate, rate-limit, run one turn, answer TwiML."""
+
+    def __init__(self, runtime: Runtime, limiter: RateLimiter | None = None) -> None:
+        self.runtime = runtime
+        self.limiter = limiter or RateLimiter()
+        self.validator = RequestValidator(runtime.settings.twilio_auth_token)
+        self.public_url = (
+            runtime.settings.public_base_url + PATH if runtime.settings.public_base_url else ""
+        )
+
+    def __call__(self) -> Response:
+        """Answer one webhook: 403 unless signed by Twilio, else always 200 with TwiML."""
+        if not self._authentic():
+            log.warning("sms webhook: refused a request with a missing or bad signature")
+            return forbidden()
+        try:
+            return twiml(self._answer())
+        except Exception as exc:  # the edge: log without data, apologise, acknowledge
+            log.error("sms webhook failed: %s", _where(exc))
+            return twiml(self._apology())
+
+    # ------------------------------------------------------------ steps
+
+    def _authentic(self) -> bool:
+        """Whether X-Twilio-Signature matches the form under the configured public URL."""
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature:
+            return False
+        url = self.public_url or request.url
+        return bool(self.validator.validate(url, request.form, signature))
+
+    def _answer(self) -> str:
+        """The SMS body to answer with ("" for silence)."""
+        form = request.form
+        try:
+            address = normalise(CHANNEL, form.get("From", ""), self.runtime.practice.phone_region)
+        except AddressError:
+            log.info("sms webhook: sender is not a phone number; ignored")
+            return ""
+        decision = self._rate(address)
+        if decision is Decision.SILENT:
+            return ""
+        if decision is Decision.NOTIFY:
+            log.info("sms webhook: sender over the rate limit; notice sent once")
+            return self._rate_notice(address)
+        inbound = Inbound(
+            channel=CHANNEL,
+            sender=address,
+            text=form.get("Body", "")[:MAX_INBOUND_CHARS],
+            at=utcnow(),
+            message_id=form.get("MessageSid", "")[:64],
+        )
+        try:
+            turn = self.runtime.assistant.handle(inbound)
+        except AddressError:
+            log.info("sms webhook: sender is not a phone number; ignored")
+            return ""
+        return render(turn.replies)
+
+    def _rate(self, address: str) -> Decision:
+        """Count this message against the sender's window (its own short transaction)."""
+        practice = self.runtime.practice
+        key = sender_key(self.runtime.vault, practice.id, CHANNEL, address)
+        with self.runtime.db.write() as session:
+            return self.limiter.hit(session, practice.id, key, utcnow())
+
+    def _rate_notice(self, address: str) -> str:
+        """The one "too many messages" notice, in the sender's language; none if opted out."""
+        patient = self._patient(address)
+        if patient is not None and patient.opted_out:
+            return ""
+        lang = patient.lang if patient is not None else self.runtime.practice.locale
+        return sms_text([self._say("sms.rate_limited", lang)])
+
+    def _patient(self, address: str) -> Patient | None:
+        """The known patient behind a normalised number, if any (read only)."""
+        runtime = self.runtime
+        index = runtime.vault.address_index(runtime.practice.id, CHANNEL, address)
+        with runtime.db.read() as session:
+            query = select(Patient).where(
+                Patient.practice_id == runtime.practice.id, Patient.address_index == index
+            )
+            return session.exec(query).first()
+
+    def _apology(self) -> str:
+        """A short polite apology in the practice language, even if the catalogs are broken."""
+        lang = "fr"
+        try:
+            lang = self.runtime.practice.locale
+            return sms_text([self._say("sms.error", lang)])
+        except Exception:
+            return FALLBACK_APOLOGY.get(lang, FALLBACK_APOLOGY["fr"])
+
+    def _say(self, key: str, lang: str) -> str:
+        """A channel-level catalog text (not from the engine) in `lang`."""
+        practice = self.runtime.practice
+        text = Text(key, {"contact": practice.contact, "practice": practice.name})
+        return self.runtime.catalogs.text(text, lang, practice.tz)
+
+
+def _where(exc: BaseException) -> str:
+    """Exception type and innermost frame: enough to debug, never the message (it may hold data)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    place = f" at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+    return type(exc).__name__ + place
+
+
+def register(app: Flask, runtime: Runtime, limiter: RateLimiter | None = None) -> None:
+    """Add `POST /sms/twilio` when Twilio credentials are configured."""
+    settings = runtime.settings
+    if not settings.sms_enabled:
+        return
+    if not settings.public_base_url:
+        log.warning(
+            "PUBLIC_BASE_URL is not set: Twilio signatures are checked against the "
+            "request URL, which is wrong behind a proxy"
+        )
+    webhook = SmsWebhook(runtime, limiter)
+    app.add_url_rule(PATH, "sms_twilio", webhook, methods=["POST"])
