@@ -106,3 +106,7 @@ from channels.cli_practitioner import COMMANDS as _PRACTITIONER_COMMANDS  # noqa
 
 for _command in _PRACTITIONER_COMMANDS:
     main.add_command(_command)
+
+from channels.cli_data import attach as _attach_data_commands  # noqa: E402
+
+_attach_data_commands(main)

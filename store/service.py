@@ -266,7 +266,9 @@ class Assistant:
         elif isinstance(effect, Cancel):
             self.cancel(session, patient, effect.appointment_id, now, by="patient")
         elif isinstance(effect, EraseMe):
-            erase_patient(session, self.practice.id, patient, now, actor=f"patient:{patient.id}")
+            from store.lifecycle import erase  # late: lifecycle builds on this module
+
+            erase(session, self.vault, self.practice, patient, now, actor=f"patient:{patient.id}")
             return
         session.add(patient)
 

@@ -1,0 +1,380 @@
+"""`creneau` commands for the data lifecycle: purge, patient export/erase, key rotation, audit
+log, processing register, end-of-contract export and wipe, breach report.
+
+Every command that reads personal data writes an audit event (actor `cli:<os user>`, no
+personal data). Attach them to the main group with `attach(main)`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlmodel import col, select
+
+from channels.runtime import Runtime
+from store import audit
+from store.address import AddressError
+from store.lifecycle import (
+    compact,
+    count_rows,
+    erase,
+    export_all,
+    export_patient,
+    find_patient,
+    purge,
+    wipe,
+)
+from store.models import AuditEvent, Patient, utcnow
+
+DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _runtime() -> Runtime:
+    from channels.cli import _runtime as build
+
+    return build()
+
+
+def actor() -> str:
+    """`cli:<os user>`: who ran the command, for the audit log."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    return f"cli:{user}"[:64]
+
+
+def _record(
+    rt: Runtime, action: str, subject: str | None = None, detail: str | None = None
+) -> None:
+    """One audit event in its own transaction."""
+    with rt.db.write() as session:
+        audit.record(session, rt.practice.id, actor(), action, subject, detail)
+
+
+def _compact(rt: Runtime) -> None:
+    """Rebuild the SQLite file so deleted values leave the disk; warn if it was busy."""
+    if not compact(rt.db):
+        click.echo(
+            "warning: the database was busy, deleted values may stay on disk until the next purge",
+            err=True,
+        )
+
+
+def _local_start(rt: Runtime, day: date) -> datetime:
+    """Midnight of a local day of the practice, as an aware datetime."""
+    return datetime.combine(day, time(0), tzinfo=rt.practice.tz)
+
+
+# ------------------------------------------------------------------ purge
+
+
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would go, delete nothing.")
+def purge_cmd(dry_run: bool) -> None:
+    """Apply the retention rules now (appointments, answers, conversations, ids, audit)."""
+    rt = _runtime()
+    with rt.db.write() as session:
+        counts = purge(session, rt.practice, utcnow(), dry_run=dry_run, actor=actor())
+    if not dry_run:
+        _compact(rt)
+    click.echo("Would delete (dry run):" if dry_run else "Deleted:")
+    for name, n in counts.items():
+        click.echo(f"  {name}: {n}")
+
+
+# ------------------------------------------------------------------ one patient
+
+
+def _address_options(func: Any) -> Any:
+    func = click.option("--telegram", "telegram", metavar="ID", help="Telegram chat id.")(func)
+    return click.option("--phone", "phone", metavar="P", help="Phone number.")(func)
+
+
+def _find(rt: Runtime, session: Any, phone: str | None, telegram: str | None) -> Patient | None:
+    """The patient named on the command line, or None; a clean error (no value echoed)."""
+    if bool(phone) == bool(telegram):
+        raise click.UsageError("give exactly one of --phone or --telegram")
+    channel, raw = ("sms", phone) if phone else ("telegram", telegram)
+    try:
+        return find_patient(session, rt.vault, rt.practice, channel, raw or "")
+    except AddressError as exc:
+        hint = "--phone" if phone else "--telegram"
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
+def _not_found(rt: Runtime) -> click.ClickException:
+    """Record the failed look-up; the error to raise."""
+    _record(rt, "patient_lookup", None, "not found")
+    return click.ClickException("no patient with that address")
+
+
+@click.group("patient")
+def patient_group() -> None:
+    """Handle a patient's request received at the desk."""
+
+
+@patient_group.command("export")
+@_address_options
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the JSON to this file (mode 600) instead of the terminal.",
+)
+def patient_export(phone: str | None, telegram: str | None, out: str | None) -> None:
+    """Everything held about one patient, as JSON (right of access and portability)."""
+    rt = _runtime()
+    data: dict[str, Any] | None = None
+    with rt.db.write() as session:
+        patient = _find(rt, session, phone, telegram)
+        if patient is not None:
+            data = export_patient(session, rt.vault, rt.practice, patient)
+            data["exported_at"] = utcnow().isoformat()
+            audit.record(
+                session,
+                rt.practice.id,
+                actor(),
+                "patient_export",
+                patient.id,
+                f"appointments={len(data['appointments'])}",
+            )
+    if data is None:
+        raise _not_found(rt)
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if out:
+        _write_private(Path(out), text + "\n")
+        click.echo(f"written to {out}", err=True)
+    else:
+        click.echo(text)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+@patient_group.command("erase")
+@_address_options
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def patient_erase(phone: str | None, telegram: str | None, yes: bool) -> None:
+    """Erase a patient: future appointments cancelled and unlinked, everything else deleted."""
+    rt = _runtime()
+    with rt.db.read() as session:
+        found = _find(rt, session, phone, telegram)
+    if found is None:
+        raise _not_found(rt)
+    if not yes:
+        click.confirm("Erase everything held about this patient? This cannot be undone", abort=True)
+    with rt.db.write() as session:
+        patient = session.get(Patient, found.id)
+        if patient is None:
+            raise click.ClickException("the patient was erased meanwhile")
+        counts = erase(session, rt.vault, rt.practice, patient, utcnow(), actor=actor())
+    _compact(rt)
+    click.echo("Erased: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+# ------------------------------------------------------------------ keys
+
+
+@click.command("rotate")
+@click.option("--batch-size", default=200, show_default=True, help="Rows per transaction.")
+@click.option("--verify", is_flag=True, help="Also authenticate ciphertexts already current.")
+def keys_rotate(batch_size: int, verify: bool) -> None:
+    """Re-encrypt everything under the first key of CRENEAU_DATA_KEYS (resumable)."""
+    from store.rotation import count_sealed, rotate
+
+    rt = _runtime()
+    with click.progressbar(
+        length=count_sealed(rt.db), label="re-encrypting", file=sys.stderr
+    ) as bar:
+        result = rotate(
+            rt.db,
+            rt.vault,
+            batch_size,
+            progress=bar.update,
+            verify=verify,
+            practice_id=rt.practice.id,
+            actor=actor(),
+        )
+    click.echo(f"primary key: {rt.vault.ring.primary_id}")
+    click.echo(
+        f"rotated: {result['rotated']}, already current: {result['current']}, "
+        f"failed: {result['failed']}"
+    )
+    for label, n in result["by_column"].items():
+        click.echo(f"  {label}: {n}")
+    for f in result["failures"]:
+        click.echo(f"FAILED {f['table']}.{f['column']} row {f['row_id']}: {f['reason']}", err=True)
+    if result["failed"]:
+        raise click.ClickException(
+            f"{result['failed']} ciphertext(s) could not be opened; "
+            "they were left untouched: keep the old key until resolved"
+        )
+    click.echo("every ciphertext is under the primary key: older keys can be removed")
+
+
+# ------------------------------------------------------------------ audit log
+
+
+@click.command("audit")
+@click.option("--since", type=DAY, default=None, help="First local day (YYYY-MM-DD).")
+@click.option("--limit", default=1000, show_default=True, help="At most this many events.")
+def audit_cmd(since: datetime | None, limit: int) -> None:
+    """List audit events (who, what, when; pseudonymous ids only), oldest first."""
+    rt = _runtime()
+    query = select(AuditEvent).where(AuditEvent.practice_id == rt.practice.id)
+    if since is not None:
+        query = query.where(col(AuditEvent.at) >= _local_start(rt, since.date()))
+    with rt.db.read() as session:
+        events = session.exec(query.order_by(col(AuditEvent.at)).limit(limit)).all()
+    for e in events:
+        when = e.at.astimezone(rt.practice.tz).isoformat(timespec="seconds")
+        click.echo("\t".join([when, e.actor, e.action, e.subject or "-", e.detail or ""]))
+    _record(rt, "audit_read", None, f"events={len(events)}")
+
+
+# ------------------------------------------------------------------ register
+
+
+@click.command("register")
+@click.option(
+    "--lang",
+    type=click.Choice(["fr", "en"]),
+    default=None,
+    help="Language (default: the practice's).",
+)
+def register_cmd(lang: str | None) -> None:
+    """Print the processing-register entry, then the full privacy notice."""
+    from channels.register import full_notice, register_text
+
+    rt = _runtime()
+    lang = lang or rt.practice.locale
+    click.echo(register_text(rt.practice, rt.settings, lang))
+    click.echo("-" * 72 + "\n")
+    click.echo(full_notice(rt.practice, rt.settings, lang))
+
+
+# ------------------------------------------------------------------ end of contract
+
+
+@click.command("export-all")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+def export_all_cmd(file: str) -> None:
+    """Hand back all the practice's data, decrypted: a zip with one JSON file per table."""
+    rt = _runtime()
+    with rt.db.read() as session:
+        total = sum(count_rows(session, rt.practice).values())
+        with click.progressbar(length=total, label="exporting", file=sys.stderr) as bar:
+            result = export_all(
+                session, rt.vault, rt.practice, file, progress=bar.update, now=utcnow()
+            )
+    counts = result["tables"]
+    _record(rt, "export_all", None, " ".join(f"{k}={v}" for k, v in counts.items())[:200])
+    for name, n in counts.items():
+        click.echo(f"  {name}: {n}")
+    click.echo(f"written to {file} (mode 600; it holds personal data in clear)")
+    if result["unreadable"]:
+        click.echo(
+            f"{len(result['unreadable'])} cell(s) could not be decrypted: see "
+            "unreadable in manifest.json",
+            err=True,
+        )
+
+
+@click.command("wipe")
+@click.option(
+    "--confirm", "confirm_name", metavar="NAME", help="The practice name, exactly (for scripts)."
+)
+def wipe_cmd(confirm_name: str | None) -> None:
+    """Delete every row of the practice in every table (end of contract; irreversible)."""
+    rt = _runtime()
+    name = rt.practice.name
+    if confirm_name is None:
+        confirm_name = click.prompt(
+            f"This deletes ALL data of {name!r}. Type the practice name to confirm"
+        )
+    if confirm_name != name:
+        raise click.ClickException("the name does not match: nothing deleted")
+    with rt.db.write() as session:
+        counts = wipe(session, rt.practice, actor=actor())
+    _compact(rt)
+    click.echo("Deleted:")
+    for table, n in counts.items():
+        click.echo(f"  {table}: {n}")
+    click.echo("Kept: one audit event 'wipe' with these counts (no personal data).")
+
+
+@click.command("breach-report")
+@click.option("--from", "start", type=DAY, required=True, help="First local day (YYYY-MM-DD).")
+@click.option("--to", "end", type=DAY, required=True, help="Last local day, included.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def breach_report_cmd(start: datetime, end: datetime, as_json: bool) -> None:
+    """Data categories and numbers of patients and appointments a period concerns (Art. 33)."""
+    from store.lifecycle import breach_report
+
+    rt = _runtime()
+    lo = _local_start(rt, start.date())
+    hi = _local_start(rt, end.date() + timedelta(days=1))
+    if hi <= lo:
+        raise click.BadParameter("--to must not be before --from")
+    with rt.db.read() as session:
+        report = breach_report(session, rt.practice, lo, hi)
+    _record(rt, "breach_report", None, f"from={start.date()} to={end.date()}")
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    _print_breach(report)
+
+
+def _print_breach(report: dict[str, Any]) -> None:
+    click.echo(f"Practice: {report['practice']['name']} ({report['practice']['controller']})")
+    click.echo(f"Period: {report['period']['from']} .. {report['period']['to']}")
+    click.echo("Data categories held:")
+    for cat in report["data_categories"]:
+        click.echo(f"  - {cat}")
+    for key in (
+        "patients",
+        "patients_with_name",
+        "appointments",
+        "appointments_with_preparation_answer",
+        "queued_messages",
+        "conversations",
+    ):
+        click.echo(f"{key}: {report[key]}")
+    click.echo(
+        "patients by channel: "
+        + (", ".join(f"{k}={v}" for k, v in report["patients_by_channel"].items()) or "none")
+    )
+    click.echo(f"Note: {report['note']}")
+
+
+# ------------------------------------------------------------------ wiring
+
+
+def attach(main: click.Group) -> None:
+    """Add these commands to the `creneau` group (and `rotate` to its `keys` group)."""
+    for command in (
+        purge_cmd,
+        patient_group,
+        audit_cmd,
+        register_cmd,
+        export_all_cmd,
+        wipe_cmd,
+        breach_report_cmd,
+    ):
+        main.add_command(command)
+    keys = main.commands.get("keys")
+    if not isinstance(keys, click.Group):
+        keys = click.Group("keys", help="Encryption keys.")
+        main.add_command(keys)
+    keys.add_command(keys_rotate)

@@ -1,0 +1,559 @@
+"""The data lifecycle (DESIGN §8, COMPLIANCE rows 7, 9-11): find, export and erase one patient,
+apply the retention rules, hand back and wipe a practice's data, size a breach.
+
+Nothing here logs or raises with a personal value; audit events carry counts and
+pseudonymous ids only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Table, func, or_, update
+from sqlalchemy import select as core_select
+from sqlalchemy.engine import Row
+from sqlmodel import Session, SQLModel, col, delete, select
+
+from bot.practice import Practice
+from store import audit
+from store.address import normalise
+from store.crypto import CryptoError
+from store.db import Database
+from store.models import (
+    Appointment,
+    AuditEvent,
+    Conversation,
+    Outbox,
+    Patient,
+    ProcessedMessage,
+    RateLimit,
+)
+from store.ratelimit import sender_key
+from store.service import erase_patient
+from store.vault import Vault
+
+CONVERSATION_IDLE = timedelta(hours=24)
+PROCESSED_KEEP = timedelta(hours=48)
+FAILED_OUTBOX_KEEP = timedelta(hours=48)
+JSON_CELLS = {
+    ("conversation", "state"),
+    ("processed_message", "reply"),
+    ("outbox", "payload"),
+    ("practitioner_link", "last_list"),
+}
+CHUNK = 500
+ENC = "_enc"
+
+Progress = Callable[[int], None]
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def iso(value: datetime | None) -> str | None:
+    """An aware datetime as ISO 8601 (UTC), for JSON."""
+    return value.isoformat() if value is not None else None
+
+
+def _plain(value: Any) -> Any:
+    """A column value made JSON-serialisable."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def practice_tables() -> list[Table]:
+    """Every table that carries a practice id, parents before children."""
+    return [t for t in SQLModel.metadata.sorted_tables if "practice_id" in t.c]
+
+
+def enc_columns(table: Table) -> list[str]:
+    """The sealed columns of a table (`*_enc`)."""
+    return [c.name for c in table.c if c.name.endswith(ENC)]
+
+
+def open_cell(vault: Vault, table: str, column: str, row_id: str, token: bytes | None) -> Any:
+    """Decrypt one cell (column without `_enc`); raise CryptoError if it does not authenticate."""
+    if token is None:
+        return None
+    if (table, column) in JSON_CELLS:
+        return vault.open_json(table, column, row_id, token)
+    return vault.open(table, column, row_id, token)
+
+
+def _chunks(ids: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(ids), CHUNK):
+        yield ids[i : i + CHUNK]
+
+
+def secure_delete(session: Session) -> None:
+    """On SQLite, zero deleted cells in this connection so erased values leave no trace."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("PRAGMA secure_delete=ON")
+
+
+def compact(db: Database, vacuum: bool = True) -> bool:
+    """On SQLite, rebuild the file (VACUUM) and truncate the WAL so no old copy of an erased
+    value stays in free pages or old page versions; False if busy (run it again later).
+    PostgreSQL relies on (auto)vacuum."""
+    if not db.is_sqlite:
+        return True
+    conn = db.engine.raw_connection()
+    try:
+        cur = conn.cursor()
+        if vacuum:
+            cur.execute("VACUUM")
+        busy = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        cur.close()
+        return not busy
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
+# ------------------------------------------------------------------ one patient
+
+
+def find_patient(
+    session: Session, vault: Vault, practice: Practice, channel: str, raw_address: str
+) -> Patient | None:
+    """The patient with that address, through the blind index (AddressError if malformed)."""
+    address = normalise(channel, raw_address, practice.phone_region)
+    index = vault.address_index(practice.id, channel, address)
+    return session.exec(
+        select(Patient).where(Patient.practice_id == practice.id, Patient.address_index == index)
+    ).first()
+
+
+def _patient_cells(vault: Vault, patient: Patient) -> tuple[dict[str, Any], list[str]]:
+    """Decrypted address and name; the names of cells that failed to authenticate."""
+    out: dict[str, Any] = {}
+    bad: list[str] = []
+    for column in ("address", "name"):
+        try:
+            out[column] = open_cell(
+                vault, "patient", column, patient.id, getattr(patient, column + ENC)
+            )
+        except CryptoError:
+            out[column] = None
+            bad.append(f"patient.{column}")
+    return out, bad
+
+
+def _appointment(
+    vault: Vault, practice: Practice, appt: Appointment, lang: str, bad: list[str]
+) -> dict[str, Any]:
+    """One appointment as exported: every column, the preparation answer decrypted."""
+    try:
+        prep = open_cell(vault, "appointment", "prep", appt.id, appt.prep_enc)
+    except CryptoError:
+        prep = None
+        bad.append(f"appointment.prep:{appt.id}")
+    names = {p.id: p.name for p in practice.practitioners}
+    labels = {t.id: t.label_for(lang) for t in practice.consultation_types}
+    return {
+        "id": appt.id,
+        "practice_id": appt.practice_id,
+        "patient_id": appt.patient_id,
+        "practitioner_id": appt.practitioner_id,
+        "practitioner": names.get(appt.practitioner_id, appt.practitioner_id),
+        "type_id": appt.type_id,
+        "type": labels.get(appt.type_id, appt.type_id),
+        "start": iso(appt.start),
+        "end": iso(appt.end),
+        "status": appt.status,
+        "prep": prep,
+        "created_at": iso(appt.created_at),
+        "cancelled_at": iso(appt.cancelled_at),
+        "cancelled_by": appt.cancelled_by,
+        "reminder_at": iso(appt.reminder_at),
+    }
+
+
+def export_patient(
+    session: Session, vault: Vault, practice: Practice, patient: Patient
+) -> dict[str, Any]:
+    """Everything held about one patient, decrypted and JSON-serialisable (access, portability)."""
+    cells, bad = _patient_cells(vault, patient)
+    appts = session.exec(
+        select(Appointment)
+        .where(Appointment.patient_id == patient.id)
+        .order_by(col(Appointment.start))
+    ).all()
+    conv = session.exec(select(Conversation).where(Conversation.patient_id == patient.id)).first()
+    return {
+        "practice": {
+            "id": practice.id,
+            "name": practice.name,
+            "controller": practice.controller,
+            "contact": practice.contact,
+        },
+        "patient": {
+            "id": patient.id,
+            "practice_id": patient.practice_id,
+            "channel": patient.channel,
+            "address": cells["address"],
+            "address_index": patient.address_index,
+            "name": cells["name"],
+            "lang": patient.lang,
+            "notice_version": patient.notice_version,
+            "notice_at": iso(patient.notice_at),
+            "opted_out": patient.opted_out,
+            "unreachable": patient.unreachable,
+            "created_at": iso(patient.created_at),
+            "last_contact_at": iso(patient.last_contact_at),
+        },
+        "appointments": [_appointment(vault, practice, a, patient.lang, bad) for a in appts],
+        "conversation": {
+            "present": conv is not None,
+            "updated_at": iso(conv.updated_at) if conv else None,
+        },
+        "queued_messages": _count(session, Outbox, col(Outbox.patient_id) == patient.id),
+        "processed_message_ids": _count(
+            session, ProcessedMessage, col(ProcessedMessage.patient_id) == patient.id
+        ),
+        "unreadable": bad,
+    }
+
+
+def erase(
+    session: Session, vault: Vault, practice: Practice, patient: Patient, now: datetime, actor: str
+) -> dict[str, int]:
+    """Erase a patient (erase_patient) plus their rate-limit row, with deleted cells zeroed."""
+    secure_delete(session)
+    cells, _ = _patient_cells(vault, patient)
+    limited = 0
+    if cells["address"] is not None:
+        key = sender_key(vault, practice.id, patient.channel, cells["address"])
+        limited = _delete(
+            session, RateLimit, col(RateLimit.practice_id) == practice.id, col(RateLimit.key) == key
+        )
+    counts = erase_patient(session, practice.id, patient, now, actor=actor)
+    session.flush()
+    return {**counts, "rate_limit": limited}
+
+
+# ------------------------------------------------------------------ retention purge
+
+
+def _count(session: Session, model: type[SQLModel], *where: Any) -> int:
+    return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
+
+
+def _delete(session: Session, model: type[SQLModel], *where: Any) -> int:
+    statement = delete(model).where(*where).execution_options(synchronize_session=False)
+    return int(session.exec(statement).rowcount or 0)  # type: ignore[call-overload]
+
+
+def _purgeable_patients(session: Session, practice: Practice, cutoff: datetime) -> list[str]:
+    """Patients with no appointment kept after the purge and no contact since cutoff."""
+    kept = select(Appointment.patient_id).where(
+        col(Appointment.patient_id).is_not(None), col(Appointment.end) >= cutoff
+    )
+    query = select(Patient.id).where(
+        Patient.practice_id == practice.id,
+        col(Patient.last_contact_at) < cutoff,
+        col(Patient.id).not_in(kept),
+    )
+    return list(session.exec(query))
+
+
+def _rules(practice: Practice, now: datetime) -> list[tuple[str, type[SQLModel], list[Any]]]:
+    """The row deletions of the retention policy, in a foreign-key-safe order."""
+    pid = practice.id
+    kept = now - timedelta(days=practice.retention_days)
+    return [
+        (
+            "appointments",
+            Appointment,
+            [col(Appointment.practice_id) == pid, col(Appointment.end) < kept],
+        ),
+        (
+            "conversations",
+            Conversation,
+            [
+                col(Conversation.practice_id) == pid,
+                col(Conversation.updated_at) < now - CONVERSATION_IDLE,
+            ],
+        ),
+        (
+            "processed_messages",
+            ProcessedMessage,
+            [
+                col(ProcessedMessage.practice_id) == pid,
+                col(ProcessedMessage.created_at) < now - PROCESSED_KEEP,
+            ],
+        ),
+        (
+            "failed_messages",
+            Outbox,
+            [
+                col(Outbox.practice_id) == pid,
+                col(Outbox.status) == "failed",
+                col(Outbox.created_at) < now - FAILED_OUTBOX_KEEP,
+            ],
+        ),
+        (
+            "audit_events",
+            AuditEvent,
+            [
+                col(AuditEvent.practice_id) == pid,
+                col(AuditEvent.at) < now - timedelta(days=practice.audit_retention_days),
+            ],
+        ),
+    ]
+
+
+def _purge_patients(session: Session, ids: list[str]) -> None:
+    """Delete patients and whatever still points at them."""
+    for chunk in _chunks(ids):
+        _delete(session, Conversation, col(Conversation.patient_id).in_(chunk))
+        _delete(session, Outbox, col(Outbox.patient_id).in_(chunk))
+        _delete(session, ProcessedMessage, col(ProcessedMessage.patient_id).in_(chunk))
+        _delete(session, Appointment, col(Appointment.patient_id).in_(chunk))
+        _delete(session, Patient, col(Patient.id).in_(chunk))
+
+
+def purge(
+    session: Session,
+    practice: Practice,
+    now: datetime,
+    dry_run: bool = False,
+    actor: str = "system",
+) -> dict[str, int]:
+    """Apply the retention rules of DESIGN §8 now; with dry_run, only count."""
+    if not dry_run:
+        secure_delete(session)
+    cutoff = now - timedelta(days=practice.retention_days)
+    prep = [
+        col(Appointment.practice_id) == practice.id,
+        col(Appointment.prep_enc).is_not(None),
+        col(Appointment.end) <= now,
+        col(Appointment.end) >= cutoff,
+    ]
+    counts = {"preparation_answers": _count(session, Appointment, *prep)}
+    patients = _purgeable_patients(session, practice, cutoff)
+    for name, model, where in _rules(practice, now):
+        counts[name] = (
+            _count(session, model, *where) if dry_run else _delete(session, model, *where)
+        )
+    counts["patients"] = len(patients)
+    if not dry_run:
+        session.exec(
+            update(Appointment)
+            .where(*prep)
+            .values(prep_enc=None)
+            .execution_options(synchronize_session=False)
+        )
+        _purge_patients(session, patients)
+        detail = " ".join(f"{k}={v}" for k, v in counts.items())
+        audit.record(session, practice.id, actor, "purge", None, detail[:200])
+    return counts
+
+
+# ------------------------------------------------------------------ end of contract
+
+
+def _decrypted_row(
+    vault: Vault, table: Table, row: Row[Any], bad: list[dict[str, str]]
+) -> dict[str, Any]:
+    """A table row as JSON: sealed cells opened under their plain name."""
+    out: dict[str, Any] = {}
+    for name, value in row._mapping.items():
+        if not name.endswith(ENC):
+            out[name] = _plain(value)
+            continue
+        column = name.removesuffix(ENC)
+        try:
+            out[column] = open_cell(vault, table.name, column, row.id, value)
+        except CryptoError:
+            out[column] = None
+            bad.append({"table": table.name, "column": column, "row_id": row.id})
+    return out
+
+
+def count_rows(session: Session, practice: Practice) -> dict[str, int]:
+    """Rows of the practice in every table."""
+    return {
+        t.name: int(
+            session.execute(
+                select(func.count()).select_from(t).where(t.c.practice_id == practice.id)
+            ).scalar_one()
+        )
+        for t in practice_tables()
+    }
+
+
+def _write_table(
+    zf: zipfile.ZipFile,
+    session: Session,
+    vault: Vault,
+    practice: Practice,
+    table: Table,
+    bad: list[dict[str, str]],
+    progress: Progress | None,
+) -> int:
+    """Stream one table into `<table>.json` in the archive."""
+    query = core_select(table).where(table.c.practice_id == practice.id).order_by(table.c.id)
+    n = 0
+    with zf.open(f"{table.name}.json", "w") as fh:
+        fh.write(b"[")
+        for row in session.execute(query.execution_options(yield_per=CHUNK)):
+            item = json.dumps(_decrypted_row(vault, table, row, bad), ensure_ascii=False)
+            fh.write((",\n" if n else "\n").encode() + item.encode())
+            n += 1
+            if progress is not None:
+                progress(1)
+        fh.write(b"\n]\n")
+    return n
+
+
+def export_all(
+    session: Session,
+    vault: Vault,
+    practice: Practice,
+    path: str | Path,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Write every row of the practice, decrypted, to a zip (one JSON per table, a manifest)."""
+    target = Path(path)
+    bad: list[dict[str, str]] = []
+    counts: dict[str, int] = {}
+    fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".zip", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+            for table in practice_tables():
+                counts[table.name] = _write_table(
+                    zf, session, vault, practice, table, bad, progress
+                )
+            manifest = {
+                "format": "creneau-export/1",
+                "practice_id": practice.id,
+                "practice": practice.name,
+                "controller": practice.controller,
+                "exported_at": iso(now),
+                "tables": counts,
+                "unreadable": bad,
+                "notes": "datetimes are UTC ISO 8601; *_enc columns appear decrypted "
+                "under their name without _enc; null where not readable",
+            }
+            zf.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return {"tables": counts, "unreadable": bad}
+
+
+def wipe(session: Session, practice: Practice, actor: str = "system") -> dict[str, int]:
+    """Delete every row of the practice in every table; keep one audit event "wipe" (counts)."""
+    secure_delete(session)
+    counts: dict[str, int] = {}
+    for table in reversed(practice_tables()):
+        statement = table.delete().where(table.c.practice_id == practice.id)
+        result = cast(CursorResult[Any], session.execute(statement))
+        counts[table.name] = int(result.rowcount or 0)
+    detail = " ".join(f"{k}={v}" for k, v in counts.items() if v)
+    audit.record(session, practice.id, actor, "wipe", None, detail[:200] or "empty")
+    return counts
+
+
+# ------------------------------------------------------------------ breach notification
+
+
+def data_categories(practice: Practice) -> list[str]:
+    """The categories of personal data the practice's deployment holds (no values)."""
+    cats = [
+        "patient address (phone number or Telegram chat id), encrypted",
+        "patient name, encrypted",
+        "appointments: date, time, practitioner, consultation type (may reveal health "
+        "information), status",
+        "conversation state and offered choices (24 h), encrypted",
+        "outbound messages waiting to be sent, encrypted",
+        "practitioners' linked Telegram chat ids, encrypted",
+    ]
+    prep = [t.id for t in practice.consultation_types if t.requires_preparation]
+    if prep:
+        cats.insert(3, "preparation answers (health data) for types: " + ", ".join(prep))
+    return cats
+
+
+def _in(column: Any, start: datetime, end: datetime) -> Any:
+    return (col(column) >= start) & (col(column) < end)
+
+
+def breach_report(
+    session: Session, practice: Practice, start: datetime, end: datetime
+) -> dict[str, Any]:
+    """Categories and numbers of patients and appointments a period [start, end) concerns."""
+    pid = practice.id
+    appt_where = [
+        col(Appointment.practice_id) == pid,
+        or_(_in(Appointment.start, start, end), _in(Appointment.created_at, start, end)),
+    ]
+    appt_patients = select(Appointment.patient_id).where(*appt_where)
+    touched = select(ProcessedMessage.patient_id).where(
+        col(ProcessedMessage.practice_id) == pid, _in(ProcessedMessage.created_at, start, end)
+    )
+    patient_where = [
+        col(Patient.practice_id) == pid,
+        or_(
+            col(Patient.id).in_(appt_patients),
+            col(Patient.id).in_(touched),
+            _in(Patient.last_contact_at, start, end),
+            _in(Patient.created_at, start, end),
+        ),
+    ]
+    by_channel = dict(
+        session.exec(
+            select(Patient.channel, func.count())
+            .where(*patient_where)
+            .group_by(col(Patient.channel))
+        ).all()
+    )
+    return {
+        "practice": {
+            "id": pid,
+            "name": practice.name,
+            "controller": practice.controller,
+            "contact": practice.contact,
+            "dpo": practice.dpo or None,
+        },
+        "period": {"from": iso(start), "to": iso(end)},
+        "data_categories": data_categories(practice),
+        "patients": sum(by_channel.values()),
+        "patients_by_channel": by_channel,
+        "patients_with_name": _count(
+            session, Patient, *patient_where, col(Patient.name_enc).is_not(None)
+        ),
+        "appointments": _count(session, Appointment, *appt_where),
+        "appointments_with_preparation_answer": _count(
+            session, Appointment, *appt_where, col(Appointment.prep_enc).is_not(None)
+        ),
+        "queued_messages": _count(
+            session, Outbox, col(Outbox.practice_id) == pid, _in(Outbox.created_at, start, end)
+        ),
+        "conversations": _count(
+            session,
+            Conversation,
+            col(Conversation.practice_id) == pid,
+            _in(Conversation.updated_at, start, end),
+        ),
+        "held_now": count_rows(session, practice),
+        "note": "patients contacted in the period are counted from the last contact, the "
+        "processed message ids (48 h) and the appointments still held; rows already "
+        "purged or erased are not counted",
+    }
