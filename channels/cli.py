@@ -110,3 +110,9 @@ for _command in _PRACTITIONER_COMMANDS:
 from channels.cli_data import attach as _attach_data_commands  # noqa: E402
 
 _attach_data_commands(main)
+
+from channels.cli_telegram import telegram as _telegram  # noqa: E402
+from channels.cli_telegram import worker as _worker  # noqa: E402
+
+main.add_command(_telegram)
+main.add_command(_worker)

@@ -107,7 +107,7 @@ class Assistant:
             patient = self._patient(session, inbound, address)
             turn = self._step(session, inbound, patient, address)
             self._record_processed(session, inbound, turn)
-            if enqueue is not None and turn.replies:
+            if enqueue is not None:
                 enqueue(session, turn, address)
             return turn
 
@@ -218,6 +218,7 @@ class Assistant:
             replies = self._render(outcome, patient.lang)
             return Turn(replies, None, patient.lang, erased=True, effects=outcome.effects)
         patient.last_contact_at = now
+        patient.unreachable = False  # they wrote to us: reachable again
         session.add(patient)
         self._save_conversation(session, patient, conv_row, outcome.conv, now)
         return Turn(

@@ -1,0 +1,354 @@
+"""Telegram: the webhook that turns updates into engine turns, and the Bot API sender.
+
+The webhook never calls Telegram: it runs one turn and queues the replies in the outbox
+within the same transaction, then answers 200. The outbox worker sends them through
+`TelegramSender`. Chat ids, names and texts are never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import warnings
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from flask import Flask, request
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.messages import Inbound, Rendered
+from channels.outbound import Result, SendOutcome
+from channels.runtime import Runtime
+from store.address import AddressError
+from store.models import utcnow
+from store.outbox import enqueue as outbox_enqueue
+from store.service import Turn
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WEBHOOK_PATH = "/telegram/webhook"
+ALLOWED_UPDATES = ["message", "callback_query"]
+MAX_TEXT = 4096  # Bot API limit for one message
+MAX_CALLBACK_DATA = 64  # bytes
+CHOSEN_MARK = "\n-> "
+
+Payload = dict[str, Any]
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def send_payloads(reply: Rendered) -> list[Payload]:
+    """One reply as outbox payloads: the text (split at the Bot API limit), buttons last."""
+    text = reply.text or "…"
+    chunks = [text[i : i + MAX_TEXT] for i in range(0, len(text), MAX_TEXT)]
+    buttons = [
+        [label, token] for token, label in reply.choices if len(token.encode()) <= MAX_CALLBACK_DATA
+    ]
+    payloads: list[Payload] = [{"op": "send", "text": c, "buttons": []} for c in chunks]
+    payloads[-1]["buttons"] = buttons
+    return payloads
+
+
+def keyboard(buttons: list[list[str]]) -> InlineKeyboardMarkup | None:
+    """An inline keyboard with one button per row, or None without buttons."""
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=token)] for label, token in buttons]
+    )
+
+
+def _chosen_label(message: Message, token: str) -> str | None:
+    """The label of the pressed button, read from the message's own keyboard."""
+    markup = message.reply_markup
+    if markup is None:
+        return None
+    for row in markup.inline_keyboard:
+        for button in row:
+            if button.callback_data == token:
+                return button.text
+    return None
+
+
+def press_payloads(query: CallbackQuery) -> list[Payload]:
+    """For a button press: answer the query, then show the choice on the pressed message."""
+    payloads: list[Payload] = [{"op": "answer", "callback_query_id": query.id}]
+    message = query.message
+    if message is None:
+        return payloads
+    edit: Payload = {"op": "edit", "message_id": message.message_id}
+    label = _chosen_label(message, query.data or "") if isinstance(message, Message) else None
+    original = message.text if isinstance(message, Message) else None
+    if label is not None and original:
+        mark = CHOSEN_MARK + label
+        edit["text"] = original[: MAX_TEXT - len(mark)] + mark
+    payloads.append(edit)
+    return payloads
+
+
+# ---------------------------------------------------------------- updates to turns
+
+
+def _command(text: str) -> str:
+    """`/start payload` and `/help@my_bot` reduced to the bare command the engine knows."""
+    if not text.startswith("/"):
+        return text
+    head, _, rest = text.partition(" ")
+    head = head.split("@", 1)[0]
+    return head if head == "/start" else f"{head} {rest}".strip()
+
+
+def _private(message: Message | None) -> bool:
+    return message is not None and message.chat.type == "private"
+
+
+def to_inbound(update: Update) -> tuple[Inbound, list[Payload]] | None:
+    """The engine's inbound message and the payloads to queue before the replies, or None
+    for an update this bot ignores (groups, channels, edits, inline queries...)."""
+    uid = str(update.update_id)
+    if update.message is not None:
+        message = update.message
+        if not _private(message):
+            return None
+        lang = message.from_user.language_code if message.from_user else None
+        inbound = Inbound(
+            CHANNEL,
+            str(message.chat.id),
+            _command(message.text or ""),
+            utcnow(),
+            message_id=uid,
+            lang_hint=lang,
+        )
+        return inbound, []
+    query = update.callback_query
+    if query is not None and query.message is not None and query.message.chat.type == "private":
+        lang = query.from_user.language_code if query.from_user else None
+        inbound = Inbound(
+            CHANNEL,
+            str(query.message.chat.id),
+            None,
+            utcnow(),
+            message_id=uid,
+            choice=query.data or "",
+            lang_hint=lang,
+        )
+        return inbound, press_payloads(query)
+    return None
+
+
+def _enqueue(
+    runtime: Runtime, before: list[Payload], session: Session, turn: Turn, address: str
+) -> None:
+    """Queue the press acknowledgements, then each reply, in the turn's transaction."""
+    # without a reply (an opted-out patient), only the button press is acknowledged
+    payloads = list(before) if turn.replies else [p for p in before if p.get("op") == "answer"]
+    for reply in turn.replies:
+        payloads += send_payloads(reply)
+    for payload in payloads:
+        outbox_enqueue(
+            session,
+            runtime.vault,
+            practice_id=runtime.practice.id,
+            channel=CHANNEL,
+            address=address,
+            payload=payload,
+            kind="reply",
+            patient_id=turn.patient_id,
+        )
+
+
+def handle_update(runtime: Runtime, update: Update) -> Turn | None:
+    """Run one update through the assistant; replies go to the outbox. None if ignored."""
+    parsed = to_inbound(update)
+    if parsed is None:
+        return None
+    inbound, before = parsed
+    if update.message is not None and _practitioner_command(runtime, update.message, inbound):
+        return None
+    turn = runtime.assistant.handle(inbound, enqueue=partial(_enqueue, runtime, before))
+    log.debug("telegram update handled: replies=%d repeated=%s", len(turn.replies), turn.repeated)
+    return turn
+
+
+def _practitioner_command(runtime: Runtime, message: Message, inbound: Inbound) -> bool:
+    """A linked practitioner's command (channels.practitioner_bot, when in this build),
+    handled before the patient dialog; `/start <code>` keeps its code."""
+    if not (message.text or "").startswith("/"):
+        return False  # practitioner commands all start with a slash
+    try:
+        from channels.practitioner_bot import try_handle
+    except ImportError:
+        return False
+    return try_handle(runtime, inbound.sender, message.text or "", message_id=inbound.message_id)
+
+
+# ---------------------------------------------------------------- the webhook
+
+
+def secret_ok(expected: str, given: str | None) -> bool:
+    """Constant-time check of the secret Telegram echoes; an unset secret refuses all."""
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def register(app: Flask, runtime: Runtime) -> None:
+    """Add POST /telegram/webhook when Telegram is configured."""
+    if not runtime.settings.telegram_enabled:
+        return
+    if not runtime.settings.telegram_webhook_secret:
+        log.warning(
+            "TELEGRAM_WEBHOOK_SECRET is empty: the webhook refuses every update "
+            "(set it, or use `creneau telegram poll`)"
+        )
+    app.add_url_rule(WEBHOOK_PATH, "telegram_webhook", _webhook_view(runtime), methods=["POST"])
+
+
+def _webhook_view(runtime: Runtime) -> Callable[[], tuple[str, int]]:
+    def telegram_webhook() -> tuple[str, int]:
+        if not secret_ok(
+            runtime.settings.telegram_webhook_secret, request.headers.get(SECRET_HEADER)
+        ):
+            return "forbidden", 403
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            return "bad request", 400
+        wanted = {k: data[k] for k in ALLOWED_UPDATES if k in data}
+        if not wanted:  # another kind of update: nothing to do, and no retry wanted
+            return "ignored", 200
+        try:
+            update = Update.de_json({"update_id": data["update_id"], **wanted}, None)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return "bad request", 400
+        return handle_safely(runtime, update)
+
+    return telegram_webhook
+
+
+def handle_safely(runtime: Runtime, update: Update) -> tuple[str, int]:
+    """Acknowledge; a database outage gets 503 so that Telegram delivers the update again."""
+    try:
+        handle_update(runtime, update)
+    except AddressError:
+        log.info("telegram update with an unusable chat id ignored")
+    except SQLAlchemyError as exc:
+        log.error("telegram update not stored: %s", type(exc).__name__)
+        return "unavailable", 503
+    return "ok", 200
+
+
+# ---------------------------------------------------------------- the sender
+
+
+def _seconds(exc: RetryAfter) -> float:
+    """retry_after in seconds, whichever type this PTB version returns."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def classify(exc: TelegramError, op: str) -> SendOutcome:
+    """A Bot API error as a send outcome, with an error code and never any content."""
+    if isinstance(exc, RetryAfter):
+        return SendOutcome(Result.RETRY, retry_after=_seconds(exc), error="telegram:429")
+    if isinstance(exc, Forbidden):
+        return SendOutcome(Result.UNREACHABLE, error="telegram:403")
+    if isinstance(exc, BadRequest):
+        if op == "edit" and "not modified" in exc.message.lower():
+            return SendOutcome(Result.SENT)
+        return SendOutcome(Result.PERMANENT, error="telegram:400")
+    if isinstance(exc, TimedOut):
+        return SendOutcome(Result.RETRY, error="telegram:timeout")
+    return SendOutcome(Result.RETRY, error=f"telegram:{type(exc).__name__}"[:60])
+
+
+class TelegramSender:
+    """Sends queued Telegram payloads through the Bot API (one per process, in its loop)."""
+
+    channel = CHANNEL
+
+    def __init__(
+        self,
+        token: str,
+        api_base_url: str = "https://api.telegram.org",
+        timeout: float = 10.0,
+        pool_size: int = 32,
+    ) -> None:
+        # PTB's documented opt-in: time periods as timedelta, without a deprecation warning
+        # on every 429 (`_seconds` reads both forms)
+        os.environ.setdefault("PTB_TIMEDELTA", "true")
+        self._request = HTTPXRequest(
+            connection_pool_size=pool_size,
+            read_timeout=timeout,
+            write_timeout=timeout,
+            connect_timeout=timeout,
+            pool_timeout=timeout,
+        )
+        self.bot = Bot(
+            token,
+            base_url=f"{api_base_url.rstrip('/')}/bot",
+            request=self._request,
+            get_updates_request=self._request,
+        )
+        self._ready = False
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> TelegramSender:
+        return cls(settings.telegram_bot_token, settings.telegram_api_base_url)
+
+    async def send(self, address: str, payload: Payload) -> SendOutcome:
+        """Perform one queued operation and say how it went."""
+        if not self._ready:
+            await self._request.initialize()
+            self._ready = True
+        op = payload.get("op", "send")
+        try:
+            await self._call(int(address), op, payload)
+        except TelegramError as exc:
+            return classify(exc, op)
+        except (KeyError, TypeError, ValueError):
+            return SendOutcome(Result.PERMANENT, error="telegram:bad_payload")
+        return SendOutcome(Result.SENT)
+
+    async def _call(self, chat_id: int, op: str, payload: Payload) -> None:
+        bot = self.bot
+        if op == "send":
+            await bot.send_message(
+                chat_id, payload["text"], reply_markup=keyboard(_buttons(payload))
+            )
+        elif op == "answer":
+            await bot.answer_callback_query(payload["callback_query_id"])
+        elif op == "edit" and payload.get("text"):
+            await bot.edit_message_text(
+                payload["text"], chat_id=chat_id, message_id=int(payload["message_id"])
+            )
+        elif op == "edit":
+            await bot.edit_message_reply_markup(
+                chat_id=chat_id, message_id=int(payload["message_id"])
+            )
+        else:
+            raise ValueError("unknown op")
+
+    async def close(self) -> None:
+        if self._ready:
+            await self._request.shutdown()
+            self._ready = False
+
+
+def _buttons(payload: Payload) -> list[list[str]]:
+    """[[label, token]...]; a Rendered dict's `choices` ([token, label]) is accepted too."""
+    if "buttons" in payload:
+        return [list(b) for b in payload["buttons"]]
+    return [[label, token] for token, label in payload.get("choices", ())]
