@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from babel.messages.pofile import read_po
 
+from bot.account import full_notice_params
 from bot.engine import notice_params
-from bot.flows import full_notice_params
 from bot.gsm import encoding, segments, to_gsm7
 from bot.i18n import LOCALES_DIR, Catalogs
 from bot.messages import Choice, Moment, Reply, Text
