@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from bot.practice import bundled_example, load_practice
+from bot.practice_file import bundled_example, load_practice
 from bot.slots import next_slots
 from store.context import busy_intervals
 from store.db import Database

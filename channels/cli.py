@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from bot.practice import PracticeError, load_practice
+from bot.practice_file import PracticeError, load_practice
 from channels.runtime import Runtime, configure_logging
 from channels.settings import Settings, SettingsError
 from store.crypto import generate_key

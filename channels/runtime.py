@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from bot.i18n import Catalogs
-from bot.practice import Practice, load_practice
+from bot.practice import Practice
+from bot.practice_file import load_practice
 from channels.settings import Settings
 from store.db import Database
 from store.service import Assistant

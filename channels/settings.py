@@ -96,7 +96,7 @@ class Settings:
 
 
 def _practice_file(env: Mapping[str, str]) -> Path:
-    from bot.practice import bundled_example
+    from bot.practice_file import bundled_example
 
     if env.get("CRENEAU_PRACTICE"):
         return Path(env["CRENEAU_PRACTICE"])

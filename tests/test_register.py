@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from bot.practice import load_practice
+from bot.practice_file import load_practice
 from channels.register import full_notice, register_text
 from channels.settings import Settings
 from tests.conftest import EXAMPLE, env_for

@@ -19,7 +19,8 @@ from bot.engine import notice_params
 from bot.gsm import encoding, segments, to_gsm7
 from bot.i18n import LOCALES_DIR, Catalogs
 from bot.messages import Choice, Moment, Reply, Text
-from bot.practice import Practice, load_practice
+from bot.practice import Practice
+from bot.practice_file import load_practice
 from channels.sms import render
 
 LANGS = ("fr", "en")
