@@ -4,6 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PO := $(wildcard locales/*/LC_MESSAGES/messages.po)
+# The second test pass runs on this server when it answers (a throwaway database per run).
+TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+PG_ANSWERS = $(BIN)/python -c "import sys, psycopg; from sqlalchemy.engine import make_url; \
+	u = make_url(sys.argv[1]); psycopg.connect(host=u.host, port=u.port or 5432, \
+	user=u.username, password=u.password, dbname=u.database, connect_timeout=3).close()" \
+	'$(TEST_PG_URL)' 2>/dev/null
 MO := $(PO:.po=.mo)
 
 .PHONY: help install test test-sqlite test-postgres run chat lint format bench clean
@@ -25,6 +31,14 @@ install: $(STAMP) $(MO) ## create the virtualenv, install, compile the catalogs
 test: install ## run the tests (SQLite, plus PostgreSQL when one answers)
 	$(BIN)/ruff check bot channels store tests bench
 	$(BIN)/pytest
+	@if $(PG_ANSWERS); then $(MAKE) --no-print-directory test-postgres; \
+	else echo "PostgreSQL does not answer at $(TEST_PG_URL): second pass skipped"; fi
+
+test-sqlite: install ## run the tests on SQLite only
+	$(BIN)/pytest
+
+test-postgres: install ## run the tests on PostgreSQL (TEST_PG_URL), incl. the multi-process race
+	CRENEAU_TEST_DATABASE_URL='$(TEST_PG_URL)' $(BIN)/pytest
 
 run: install ## start the service (web, outbound worker, scheduler)
 	$(BIN)/creneau serve
@@ -43,6 +57,7 @@ format: install ## format the code
 
 bench: install ## run the benchmarks and print their figures
 	$(BIN)/python bench/slots.py
+	@if $(PG_ANSWERS); then $(BIN)/python bench/booking_pg.py --url '$(TEST_PG_URL)'; fi
 
 clean: ## remove the virtualenv and compiled catalogs (keeps var/)
 	rm -rf $(VENV) $(MO)

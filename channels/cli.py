@@ -116,3 +116,7 @@ from channels.cli_telegram import worker as _worker  # noqa: E402
 
 main.add_command(_telegram)
 main.add_command(_worker)
+
+from channels.cli_db import db as _db  # noqa: E402
+
+main.add_command(_db)

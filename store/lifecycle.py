@@ -96,12 +96,6 @@ def _chunks(ids: list[str]) -> Iterator[list[str]]:
         yield ids[i : i + CHUNK]
 
 
-def secure_delete(session: Session) -> None:
-    """On SQLite, zero deleted cells in this connection so erased values leave no trace."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.connection().exec_driver_sql("PRAGMA secure_delete=ON")
-
-
 def compact(db: Database, vacuum: bool = True) -> bool:
     """On SQLite, rebuild the file (VACUUM) and truncate the WAL so no old copy of an erased
     value stays in free pages or old page versions; False if busy (run it again later).
@@ -231,7 +225,6 @@ def erase(
     session: Session, vault: Vault, practice: Practice, patient: Patient, now: datetime, actor: str
 ) -> dict[str, int]:
     """Erase a patient (erase_patient) plus their rate-limit row, with deleted cells zeroed."""
-    secure_delete(session)
     cells, _ = _patient_cells(vault, patient)
     limited = 0
     if cells["address"] is not None:
@@ -333,8 +326,6 @@ def purge(
     actor: str = "system",
 ) -> dict[str, int]:
     """Apply the retention rules of DESIGN §8 now; with dry_run, only count."""
-    if not dry_run:
-        secure_delete(session)
     cutoff = now - timedelta(days=practice.retention_days)
     prep = [
         col(Appointment.practice_id) == practice.id,
@@ -460,7 +451,6 @@ def export_all(
 
 def wipe(session: Session, practice: Practice, actor: str = "system") -> dict[str, int]:
     """Delete every row of the practice in every table; keep one audit event "wipe" (counts)."""
-    secure_delete(session)
     counts: dict[str, int] = {}
     for table in reversed(practice_tables()):
         statement = table.delete().where(table.c.practice_id == practice.id)

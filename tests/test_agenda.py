@@ -152,7 +152,7 @@ def test_day_agenda_decrypts_and_flags_cancelled(runtime):
 
 def test_day_bounds_follow_local_midnight_across_dst(runtime):
     day = date(2026, 10, 25)  # 25 hours long in Paris
-    early, late = at(day, 0, 5), at(day, 23, 50)
+    early, late = at(day, 0, 5), at(day, 23, 30)
     add_appt(runtime, None, early)
     add_appt(runtime, None, late)
     add_appt(runtime, None, at(day + timedelta(days=1), 0, 5))

@@ -48,6 +48,7 @@ def _forms(value: str) -> list[bytes]:
     return out
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_file_holds_no_personal_value_in_clear(seeded, runtime, tmp_path):
     runtime.db.dispose()  # flush WAL pages to the files we scan
     data = _database_bytes(tmp_path)

@@ -65,8 +65,8 @@ def test_no_reminder_for_opted_out_unreachable_or_console_patients(runtime):
     stopped = add_patient(runtime, opted_out=True)
     gone = add_patient(runtime, address="+33612345600", unreachable=True)
     console = add_patient(runtime, channel="console", address="alice")
-    for who in (stopped, gone, console):
-        add_appt(runtime, who, at(DAY, 10))
+    for hour, who in zip((9, 10, 11), (stopped, gone, console), strict=True):
+        add_appt(runtime, who, at(DAY, hour))
     assert remind(runtime, at(DAY, 8)) == 0 and outbox(runtime) == []
 
 

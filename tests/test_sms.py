@@ -32,6 +32,7 @@ from channels.sms_sender import TwilioSender
 from channels.web import create_app
 from store.models import Appointment, Patient, RateLimit
 from store.ratelimit import RateLimiter
+from tests.conftest import database_url
 
 PRACTICE_FILE = Path(__file__).resolve().parent.parent / "practice.example.toml"
 ACCOUNT_SID = "AC" + "1" * 32
@@ -50,7 +51,7 @@ MONDAY_7AM = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)  # 07:00 in Paris
 def make_settings(tmp_path: Path, **extra: str) -> Settings:
     env = {
         "CRENEAU_VAR_DIR": str(tmp_path / "var"),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'creneau.sqlite3'}",
+        "DATABASE_URL": database_url(tmp_path),
         "CRENEAU_PRACTICE": str(PRACTICE_FILE),
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,

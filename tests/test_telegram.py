@@ -27,6 +27,7 @@ from store import outbox
 from store.crypto import generate_key
 from store.models import Outbox, Patient
 from store.service import Assistant
+from tests.conftest import database_url
 from tests.fake_telegram import Call, FakeBotAPI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +47,7 @@ def telegram_env(tmp_path: Path, api_base: str, **extra: str) -> dict[str, str]:
     env = {
         "CRENEAU_ENV": "development",
         "CRENEAU_VAR_DIR": str(tmp_path / "var"),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'creneau.sqlite3'}",
+        "DATABASE_URL": database_url(tmp_path),
         "CRENEAU_PRACTICE": str(ROOT / "practice.example.toml"),
         "CRENEAU_DATA_KEYS": f"t1:{generate_key()}",
         "CRENEAU_INDEX_KEY": generate_key(),
