@@ -56,7 +56,9 @@ format: install ## format the code
 	$(BIN)/ruff check --fix bot channels store tests bench
 
 bench: install ## run the benchmarks and print their figures
-	$(BIN)/python bench/slots.py
+	$(BIN)/python -m bench.slots
+	$(BIN)/python -m bench.sms_webhook
+	$(BIN)/python -m bench.telegram
 	@if $(PG_ANSWERS); then $(BIN)/python bench/booking_pg.py --url '$(TEST_PG_URL)'; fi
 
 clean: ## remove the virtualenv and compiled catalogs (keeps var/)
