@@ -120,7 +120,7 @@ class Assistant:
             select(ProcessedMessage).where(
                 ProcessedMessage.practice_id == self.practice.id,
                 ProcessedMessage.channel == inbound.channel,
-                ProcessedMessage.external_id == inbound.message_id,
+                ProcessedMessage.external_id == inbound.message_id[:64],
             )
         ).first()
         if row is None:
@@ -138,6 +138,7 @@ class Assistant:
             practice_id=self.practice.id,
             channel=inbound.channel,
             external_id=inbound.message_id[:64],
+            created_at=self.clock(),
             patient_id=None if turn.erased else turn.patient_id,
         )
         if turn.replies:
@@ -165,6 +166,8 @@ class Assistant:
             address_index=index,
             address_enc=b"",
             lang=self._first_lang(inbound),
+            created_at=self.clock(),
+            last_contact_at=self.clock(),
         )
         patient.address_enc = self.vault.seal("patient", "address", patient.id, address)
         session.add(patient)
@@ -289,6 +292,7 @@ class Assistant:
             type_id=effect.type_id,
             start=effect.start,
             end=effect.end,
+            created_at=now,
         )
         if effect.prep_answer:
             appt.prep_enc = self.vault.seal("appointment", "prep", appt.id, effect.prep_answer)
