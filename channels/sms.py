@@ -12,16 +12,15 @@ import traceback
 from collections.abc import Iterable
 
 from flask import Flask, Response, request
-from sqlmodel import select
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.gsm import to_gsm7, truncate_to_segments
 from bot.messages import Inbound, Rendered, Text
 from channels.runtime import Runtime
-from store.address import AddressError, normalise
-from store.models import Patient, utcnow
-from store.ratelimit import Decision, RateLimiter, sender_key
+from store.address import AddressError
+from store.models import utcnow
+from store.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -94,55 +93,19 @@ class SmsWebhook:
     def _answer(self) -> str:
         """The SMS body to answer with ("" for silence)."""
         form = request.form
-        try:
-            address = normalise(CHANNEL, form.get("From", ""), self.runtime.practice.phone_region)
-        except AddressError:
-            log.info("sms webhook: sender is not a phone number; ignored")
-            return ""
-        decision = self._rate(address)
-        if decision is Decision.SILENT:
-            return ""
-        if decision is Decision.NOTIFY:
-            log.info("sms webhook: sender over the rate limit; notice sent once")
-            return self._rate_notice(address)
         inbound = Inbound(
             channel=CHANNEL,
-            sender=address,
+            sender=form.get("From", ""),
             text=form.get("Body", "")[:MAX_INBOUND_CHARS],
             at=utcnow(),
             message_id=form.get("MessageSid", "")[:64],
         )
         try:
-            turn = self.runtime.assistant.handle(inbound)
+            turn = self.runtime.assistant.handle(inbound, limiter=self.limiter)
         except AddressError:
             log.info("sms webhook: sender is not a phone number; ignored")
             return ""
         return render(turn.replies)
-
-    def _rate(self, address: str) -> Decision:
-        """Count this message against the sender's window (its own short transaction)."""
-        practice = self.runtime.practice
-        key = sender_key(self.runtime.vault, practice.id, CHANNEL, address)
-        with self.runtime.db.write() as session:
-            return self.limiter.hit(session, practice.id, key, utcnow())
-
-    def _rate_notice(self, address: str) -> str:
-        """The one "too many messages" notice, in the sender's language; none if opted out."""
-        patient = self._patient(address)
-        if patient is not None and patient.opted_out:
-            return ""
-        lang = patient.lang if patient is not None else self.runtime.practice.locale
-        return sms_text([self._say("sms.rate_limited", lang)])
-
-    def _patient(self, address: str) -> Patient | None:
-        """The known patient behind a normalised number, if any (read only)."""
-        runtime = self.runtime
-        index = runtime.vault.address_index(runtime.practice.id, CHANNEL, address)
-        with runtime.db.read() as session:
-            query = select(Patient).where(
-                Patient.practice_id == runtime.practice.id, Patient.address_index == index
-            )
-            return session.exec(query).first()
 
     def _apology(self) -> str:
         """A short polite apology in the practice language, even if the catalogs are broken."""

@@ -30,9 +30,11 @@ from channels.runtime import Runtime
 from store.address import AddressError
 from store.models import utcnow
 from store.outbox import enqueue as outbox_enqueue
+from store.ratelimit import RateLimiter
 from store.service import Turn
 
 log = logging.getLogger(__name__)
+LIMITER = RateLimiter()  # per-sender flood guard; its counters live in the database
 
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -176,7 +178,9 @@ def handle_update(runtime: Runtime, update: Update) -> Turn | None:
     inbound, before = parsed
     if update.message is not None and _practitioner_command(runtime, update.message, inbound):
         return None
-    turn = runtime.assistant.handle(inbound, enqueue=partial(_enqueue, runtime, before))
+    turn = runtime.assistant.handle(
+        inbound, enqueue=partial(_enqueue, runtime, before), limiter=LIMITER
+    )
     log.debug("telegram update handled: replies=%d repeated=%s", len(turn.replies), turn.repeated)
     return turn
 

@@ -34,7 +34,7 @@ from bot.engine import (
 )
 from bot.flows import build_engine, slot_taken
 from bot.i18n import Catalogs
-from bot.messages import Inbound, Rendered
+from bot.messages import Inbound, Rendered, Text
 from bot.practice import Practice
 from store import audit
 from store.address import normalise
@@ -43,6 +43,7 @@ from store.context import StoreContext
 from store.db import Database
 from store.models import Appointment, Outbox, Patient, ProcessedMessage, utcnow
 from store.models import Conversation as ConversationRow
+from store.ratelimit import Decision, RateLimiter, sender_key
 from store.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class Turn:
     lang: str
     repeated: bool = False
     erased: bool = False
+    limited: bool = False  # over the sender's rate limit: the dialog did not run
     effects: list[Effect] = field(default_factory=list)
 
 
@@ -86,30 +88,54 @@ class Assistant:
 
     # ------------------------------------------------------------ entry point
 
-    def handle(self, inbound: Inbound, enqueue: Enqueue | None = None) -> Turn:
+    def handle(
+        self, inbound: Inbound, enqueue: Enqueue | None = None, limiter: RateLimiter | None = None
+    ) -> Turn:
         """Handle one message; `enqueue(session, turn, address)` may queue the replies
-        in the same transaction (channels that answer later, like Telegram)."""
+        in the same transaction (channels that answer later, like Telegram); a `limiter`
+        counts the message against its sender's window in that transaction too."""
         for attempt in range(RETRIES):
             try:
-                return self._handle_once(inbound, enqueue)
+                return self._handle_once(inbound, enqueue, limiter)
             except IntegrityError:
                 # a concurrent first message from the same sender, or the same provider id
                 # delivered twice at once: the retry sees the other's committed rows
                 log.info("retrying a turn after a concurrent write (attempt %d)", attempt + 1)
-        return self._handle_once(inbound, enqueue)
+        return self._handle_once(inbound, enqueue, limiter)
 
-    def _handle_once(self, inbound: Inbound, enqueue: Enqueue | None) -> Turn:
+    def _handle_once(
+        self, inbound: Inbound, enqueue: Enqueue | None, limiter: RateLimiter | None
+    ) -> Turn:
         address = normalise(inbound.channel, inbound.sender, self.practice.phone_region)
         with self.db.write() as session:
             done = self._already_processed(session, inbound)
             if done is not None:
                 return done
-            patient = self._patient(session, inbound, address)
-            turn = self._step(session, inbound, patient, address)
+            turn = self._limited(session, inbound, address, limiter) if limiter else None
+            if turn is None:
+                patient = self._patient(session, inbound, address)
+                turn = self._step(session, inbound, patient, address)
             self._record_processed(session, inbound, turn)
             if enqueue is not None:
                 enqueue(session, turn, address)
             return turn
+
+    def _limited(
+        self, session: Session, inbound: Inbound, address: str, limiter: RateLimiter
+    ) -> Turn | None:
+        """None when the sender is within the limit; else the one notice, then silence."""
+        key = sender_key(self.vault, self.practice.id, inbound.channel, address)
+        decision = limiter.hit(session, self.practice.id, key, self.clock())
+        if decision is Decision.ALLOW:
+            return None
+        patient = self._known(session, inbound, address)
+        lang = patient.lang if patient is not None else self._first_lang(inbound)
+        pid = patient.id if patient is not None else None
+        if decision is Decision.SILENT or (patient is not None and patient.opted_out):
+            return Turn([], pid, lang, limited=True)
+        log.info("sender over the rate limit; notice sent once")
+        text = self.catalogs.text(Text("rate_limited"), lang, self.practice.tz)
+        return Turn([Rendered(text)], pid, lang, limited=True)
 
     # ------------------------------------------------------------ idempotence
 
@@ -150,16 +176,21 @@ class Assistant:
 
     # ------------------------------------------------------------ patient and conversation
 
-    def _patient(self, session: Session, inbound: Inbound, address: str) -> Patient:
+    def _known(self, session: Session, inbound: Inbound, address: str) -> Patient | None:
+        """The sender's row, locked for this turn (FOR UPDATE on PostgreSQL), if known."""
         index = self.vault.address_index(self.practice.id, inbound.channel, address)
         query = select(Patient).where(
             Patient.practice_id == self.practice.id, Patient.address_index == index
         )
         if not self.db.is_sqlite:
             query = query.with_for_update()
-        patient = session.exec(query).first()
+        return session.exec(query).first()
+
+    def _patient(self, session: Session, inbound: Inbound, address: str) -> Patient:
+        patient = self._known(session, inbound, address)
         if patient is not None:
             return patient
+        index = self.vault.address_index(self.practice.id, inbound.channel, address)
         patient = Patient(
             practice_id=self.practice.id,
             channel=inbound.channel,

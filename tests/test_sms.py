@@ -323,9 +323,9 @@ def test_overlong_body_is_cut_not_rejected(
     seen = []
     handle = runtime.assistant.handle
 
-    def spy(inbound, enqueue=None):  # type: ignore[no-untyped-def]
+    def spy(inbound, **kw):  # type: ignore[no-untyped-def]
         seen.append(inbound)
-        return handle(inbound, enqueue)
+        return handle(inbound, **kw)
 
     monkeypatch.setattr(runtime.assistant, "handle", spy)
     phone = Phone(client)
@@ -359,7 +359,7 @@ def test_unexpected_error_gets_a_polite_apology_without_data_in_logs(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    def boom(inbound, enqueue=None):  # type: ignore[no-untyped-def]
+    def boom(inbound, **kw):  # type: ignore[no-untyped-def]
         raise RuntimeError(f"leaky message about {inbound.sender}: {inbound.text}")
 
     monkeypatch.setattr(runtime.assistant, "handle", boom)
