@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from bot.i18n import Catalogs
 from bot.messages import Moment, Text
 from bot.practice import Practice, Practitioner
-from store.models import Appointment, Block, Patient
+from store.models import Appointment, Patient
 from store.vault import Vault
 
 Interval = tuple[datetime, datetime]
@@ -220,35 +220,3 @@ def summary_text(
     elif cancelled:
         lines += [entry_line(catalogs, practice, e, detail, lang) for e in cancelled]
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- blocked periods
-
-
-def block_intervals(
-    session: Session, practice_id: str, practitioner_id: str, start: datetime, end: datetime
-) -> list[Interval]:
-    """Periods blocked by the practitioner (`/absent`) overlapping [start, end)."""
-    query = (
-        select(Block.start, Block.end)
-        .where(
-            Block.practice_id == practice_id,
-            Block.practitioner_id == practitioner_id,
-            col(Block.start) < end,
-            col(Block.end) > start,
-        )
-        .order_by(col(Block.start))
-    )
-    return [(s, e) for s, e in session.exec(query)]
-
-
-def busy_or_blocked(
-    session: Session, practice_id: str, practitioner_id: str, start: datetime, end: datetime
-) -> list[Interval]:
-    """Booked appointments and blocked periods overlapping [start, end), for the slot search."""
-    from store.context import busy_intervals  # late: store.context may import this module
-
-    return sorted(
-        busy_intervals(session, practice_id, practitioner_id, start, end)
-        + block_intervals(session, practice_id, practitioner_id, start, end)
-    )

@@ -7,14 +7,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
 
+from sqlalchemy import union_all
 from sqlmodel import Session, col, select
 
 from bot.engine import AppointmentView, PatientView
 from bot.messages import Moment, Text
 from bot.practice import Practice
 from bot.slots import BusyLookup, Interval
-from store.agenda import busy_or_blocked
-from store.models import Appointment, Patient
+from store.models import Appointment, Block, Patient
 from store.vault import Vault
 
 MAX_DURATION = timedelta(hours=24)  # no appointment is longer: bounds the busy look-up
@@ -23,8 +23,9 @@ MAX_DURATION = timedelta(hours=24)  # no appointment is longer: bounds the busy 
 def busy_intervals(
     session: Session, practice_id: str, practitioner_id: str, start: datetime, end: datetime
 ) -> list[Interval]:
-    """Active appointments of a practitioner overlapping [start, end): one indexed range scan."""
-    query = select(Appointment.start, Appointment.end).where(
+    """Booked appointments and blocked periods of a practitioner overlapping [start, end),
+    in one query; the appointment side is an indexed range scan bounded by MAX_DURATION."""
+    appointments = select(Appointment.start, Appointment.end).where(
         Appointment.practice_id == practice_id,
         Appointment.practitioner_id == practitioner_id,
         Appointment.status == "booked",
@@ -32,7 +33,13 @@ def busy_intervals(
         col(Appointment.start) < end,
         col(Appointment.end) > start,
     )
-    return [(s, e) for s, e in session.exec(query)]
+    blocks = select(Block.start, Block.end).where(
+        Block.practice_id == practice_id,
+        Block.practitioner_id == practitioner_id,
+        col(Block.start) < end,
+        col(Block.end) > start,
+    )
+    return [(s, e) for s, e in session.exec(union_all(appointments, blocks))]
 
 
 class StoreContext:
@@ -68,7 +75,7 @@ class StoreContext:
 
     def busy(self, practitioner_id: str) -> BusyLookup:
         def lookup(start: datetime, end: datetime) -> Iterable[Interval]:
-            return busy_or_blocked(self.session, self.practice.id, practitioner_id, start, end)
+            return busy_intervals(self.session, self.practice.id, practitioner_id, start, end)
 
         return lookup
 

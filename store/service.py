@@ -38,8 +38,7 @@ from bot.messages import Inbound, Rendered, Text
 from bot.practice import Practice
 from store import audit
 from store.address import normalise
-from store.agenda import busy_or_blocked
-from store.context import StoreContext
+from store.context import StoreContext, busy_intervals
 from store.db import Database
 from store.models import Appointment, Outbox, Patient, ProcessedMessage, utcnow
 from store.models import Conversation as ConversationRow
@@ -311,7 +310,7 @@ class Assistant:
 
     def book(self, session: Session, patient: Patient, effect: Book, now: datetime) -> Appointment:
         """Insert the appointment after re-checking the slot in this transaction."""
-        clash = busy_or_blocked(
+        clash = busy_intervals(
             session, self.practice.id, effect.practitioner_id, effect.start, effect.end
         )
         if clash:

@@ -11,7 +11,8 @@ from sqlmodel import select
 from bot.practice import Practice
 from bot.slots import next_slots
 from channels.runtime import Runtime
-from store.agenda import block_intervals, busy_or_blocked, day_agenda, initials, summary_text
+from store.agenda import day_agenda, initials, summary_text
+from store.context import busy_intervals
 from store.models import Appointment, Block, Outbox, Patient
 from store.outbox import open_row
 
@@ -213,12 +214,12 @@ def test_block_intervals_and_next_slots_skip_them(runtime):
     with runtime.db.write() as session:
         session.add(Block(practice_id=practice.id, practitioner_id="roux", start=start, end=end))
     with runtime.db.read() as session:
-        assert block_intervals(session, practice.id, "roux", at(date(2026, 12, 3), 9), end) == [
+        assert busy_intervals(session, practice.id, "roux", at(date(2026, 12, 3), 9), end) == [
             (start.astimezone(UTC), end.astimezone(UTC))
         ]
 
         def busy(lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
-            return busy_or_blocked(session, practice.id, "roux", lo, hi)
+            return busy_intervals(session, practice.id, "roux", lo, hi)
 
         slots = next_slots(
             practice, "roux", 20, now=now, busy=busy, limit=6, after=at(PARIS_DAY, 0)

@@ -14,7 +14,7 @@ from channels.cli import main
 from channels.cli_practitioner import COMMANDS
 from channels.runtime import Runtime
 from channels.settings import Settings
-from store.agenda import busy_or_blocked
+from store.context import busy_intervals
 from store.models import Appointment, AuditEvent, Block, LinkCode, Outbox, PractitionerLink
 from tests.conftest import env_for
 from tests.test_agenda import PARIS_DAY, a_day, add_appt, add_patient, at, outbox
@@ -179,7 +179,7 @@ def test_absent_blocks_slots_and_lists_appointments_inside(linked):
         block = session.exec(select(Block)).one()
 
         def busy(lo, hi):
-            return busy_or_blocked(session, "default", "roux", lo, hi)
+            return busy_intervals(session, "default", "roux", lo, hi)
 
         slots = next_slots(linked.practice, "roux", 20, now=NOW, busy=busy, limit=3)
     assert (block.start, block.end) == (at(PARIS_DAY, 0), at(PARIS_DAY + timedelta(days=1), 0))
