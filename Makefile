@@ -59,7 +59,11 @@ bench: install ## run the benchmarks and print their figures
 	$(BIN)/python -m bench.slots
 	$(BIN)/python -m bench.sms_webhook
 	$(BIN)/python -m bench.telegram
-	@if $(PG_ANSWERS); then $(BIN)/python bench/booking_pg.py --url '$(TEST_PG_URL)'; fi
+	$(BIN)/python -m bench.summaries
+	@if $(PG_ANSWERS); then \
+		$(BIN)/python -m bench.slots --url '$(TEST_PG_URL)' && \
+		$(BIN)/python -m bench.summaries --url '$(TEST_PG_URL)' && \
+		$(BIN)/python bench/booking_pg.py --url '$(TEST_PG_URL)'; fi
 
 clean: ## remove the virtualenv and compiled catalogs (keeps var/)
 	rm -rf $(VENV) $(MO)

@@ -5,7 +5,9 @@ Next 5 free slots for one practitioner through the real store (a SQLite file), w
 (the first days are partly booked); the extra appointments are history and other
 practitioners, which a search bounded by its window must not pay for.
 
-    .venv/bin/python bench/slots.py [--calls 400]
+    .venv/bin/python -m bench.slots [--calls 400] [--url postgresql+psycopg://...]
+
+With --url, the same runs on a fresh, migrated PostgreSQL database on that server.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,10 +39,12 @@ def seed(db: Database, total: int) -> None:
         for k in range(0, 10, 2):
             start = NOW + timedelta(days=day + 1, minutes=30 + 20 * k)
             rows.append((start, "roux"))
-    while len(rows) < total:
-        i = len(rows)
-        start = NOW - timedelta(days=1 + i % 3000, minutes=20 * (i % 20))
-        rows.append((start, "roux" if i % 2 else f"other{i % 7}"))
+    n = 0
+    while len(rows) < total:  # history: 20 a day, never overlapping within a practitioner
+        pid, k = ("roux", n // 2) if n % 2 else (f"other{(n // 2) % 7}", (n // 2) // 7)
+        start = NOW - timedelta(days=1 + k // 20) + timedelta(minutes=20 * (k % 20))
+        rows.append((start, pid))
+        n += 1
     values = [
         {
             "id": new_id(),
@@ -58,11 +64,27 @@ def seed(db: Database, total: int) -> None:
             session.execute(insert(Appointment), values[i : i + 5000])
 
 
-def measure(total: int, calls: int) -> tuple[float, float]:
+@contextmanager
+def database(server: str | None) -> Iterator[Database]:
+    """A fresh SQLite file, or a fresh migrated database on a PostgreSQL server."""
+    if server is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Database(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
+            db.create_all()
+            yield db
+            db.dispose()
+        return
+    from bench.booking_pg import database as pg_database
+
+    with pg_database(server) as url:
+        db = Database(url)
+        yield db
+        db.dispose()
+
+
+def measure(total: int, calls: int, server: str | None = None) -> tuple[float, float]:
     practice = load_practice(bundled_example())
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
-        db.create_all()
+    with database(server) as db:
         seed(db, total)
         times = []
         with db.read() as session:
@@ -79,7 +101,6 @@ def measure(total: int, calls: int) -> tuple[float, float]:
                 assert len(slots) == 5
                 if i >= 20:  # warm-up excluded
                     times.append(elapsed * 1000)
-        db.dispose()
     times.sort()
     return statistics.median(times), times[int(len(times) * 0.99) - 1]
 
@@ -87,10 +108,12 @@ def measure(total: int, calls: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--url", default=None, help="a PostgreSQL server to run on instead")
     args = parser.parse_args()
+    print("PostgreSQL" if args.url else "SQLite", f"({args.calls} calls per size)")
     results = {}
     for total in (100, 10_000, 100_000):
-        p50, p99 = measure(total, args.calls)
+        p50, p99 = measure(total, args.calls, args.url)
         results[total] = p99
         print(f"{total:>7} appointments: p50 {p50:.3f} ms  p99 {p99:.3f} ms")
     print(f"p99 growth 100 -> 100,000: x{results[100_000] / results[100]:.2f} (target <= 2)")

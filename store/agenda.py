@@ -124,8 +124,35 @@ def day_agenda(
     lang: str | None = None,
 ) -> list[AgendaEntry]:
     """The practitioner's appointments of one local day, cancelled ones flagged."""
+    return day_agendas(session, vault, practice, [practitioner_id], day, lang)[practitioner_id]
+
+
+def day_agendas(
+    session: Session,
+    vault: Vault,
+    practice: Practice,
+    practitioner_ids: list[str],
+    day: date,
+    lang: str | None = None,
+) -> dict[str, list[AgendaEntry]]:
+    """Several practitioners' agendas of one local day, in one query."""
     start, end = day_bounds(practice.tz, day)
-    return appointments_between(session, vault, practice, practitioner_id, start, end, lang)
+    query = (
+        select(Appointment, Patient)
+        .join(Patient, col(Appointment.patient_id) == col(Patient.id), isouter=True)
+        .where(
+            Appointment.practice_id == practice.id,
+            col(Appointment.practitioner_id).in_(practitioner_ids),
+            col(Appointment.start) >= start,
+            col(Appointment.start) < end,
+        )
+        .order_by(col(Appointment.start))
+    )
+    lang = lang or practice.locale
+    agendas: dict[str, list[AgendaEntry]] = {pid: [] for pid in practitioner_ids}
+    for appt, patient in session.exec(query):
+        agendas[appt.practitioner_id].append(_entry(vault, practice, appt, patient, lang))
+    return agendas
 
 
 # ---------------------------------------------------------------- summary text

@@ -30,7 +30,10 @@ from store.db import Database
 from store.models import (
     Appointment,
     AuditEvent,
+    Block,
     Conversation,
+    JobClaim,
+    LinkCode,
     Outbox,
     Patient,
     ProcessedMessage,
@@ -42,6 +45,7 @@ from store.vault import Vault
 
 CONVERSATION_IDLE = timedelta(hours=24)
 PROCESSED_KEEP = timedelta(hours=48)
+CLAIM_KEEP = timedelta(days=7)  # scheduler claims: today's guard, and the last summary's date
 FAILED_OUTBOX_KEEP = timedelta(hours=48)
 JSON_CELLS = {
     ("conversation", "state"),
@@ -305,6 +309,17 @@ def _rules(practice: Practice, now: datetime) -> list[tuple[str, type[SQLModel],
                 col(AuditEvent.at) < now - timedelta(days=practice.audit_retention_days),
             ],
         ),
+        (
+            "job_claims",
+            JobClaim,
+            [col(JobClaim.practice_id) == pid, col(JobClaim.claimed_at) < now - CLAIM_KEEP],
+        ),
+        (
+            "link_codes",
+            LinkCode,
+            [col(LinkCode.practice_id) == pid, col(LinkCode.expires_at) < now],
+        ),
+        ("blocks", Block, [col(Block.practice_id) == pid, col(Block.end) < kept]),
     ]
 
 

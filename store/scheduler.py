@@ -14,15 +14,16 @@ import logging
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from bot.i18n import Catalogs
 from bot.messages import Moment, Text
 from bot.practice import Practice, Practitioner
-from store.agenda import day_agenda, summary_text
+from store.agenda import day_agendas, summary_text
 from store.db import Database
-from store.models import Appointment, JobClaim, Patient, PractitionerLink
+from store.models import Appointment, JobClaim, Patient, PractitionerLink, new_id
 from store.outbox import enqueue
 from store.vault import Vault
 
@@ -32,19 +33,33 @@ TELEGRAM_LIMIT = 4096  # characters in one Telegram message
 SMS_LIMIT = 1600  # characters Twilio accepts in one (concatenated) SMS
 SUMMARY_LOOKBACK = timedelta(hours=24)  # cancellations listed when no summary was sent before
 
+SUMMARY_BATCH = 50  # practitioners claimed and queued per transaction
+
 
 # ---------------------------------------------------------------- claims
 
 
+def claim_many(
+    session: Session, practice_id: str, kind: str, keys: list[str], now: datetime
+) -> set[str]:
+    """Insert the claims; return the keys this call got (the others belong to another clock
+    or run). One statement, INSERT ... ON CONFLICT DO NOTHING RETURNING, so a lost race
+    costs neither a savepoint nor an error."""
+    if not keys:
+        return set()
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    rows = [
+        {"id": new_id(), "practice_id": practice_id, "kind": kind, "key": k, "claimed_at": now}
+        for k in keys
+    ]
+    statement = insert(JobClaim).values(rows).on_conflict_do_nothing().returning(JobClaim.key)
+    return {key for (key,) in session.execute(statement)}
+
+
 def claim(session: Session, practice_id: str, kind: str, key: str, now: datetime) -> bool:
-    """Insert the claim in a savepoint; False when another clock (or run) already has it."""
-    try:
-        with session.begin_nested():
-            session.add(JobClaim(practice_id=practice_id, kind=kind, key=key, claimed_at=now))
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
+    """Claim one job; False when another clock (or run) already has it."""
+    return bool(claim_many(session, practice_id, kind, [key], now))
 
 
 def summary_key(practitioner_id: str, day: date) -> str:
@@ -71,23 +86,33 @@ def covered_day(practice: Practice, practitioner: Practitioner, now: datetime) -
     return today + timedelta(days=1) if practitioner.summary_day == "tomorrow" else today
 
 
-def summary_destination(
-    session: Session, vault: Vault, practice: Practice, practitioner: Practitioner
-) -> tuple[str, str] | None:
-    """(channel, address): the linked Telegram chat, the file's chat id, else the SMS phone."""
-    link = session.exec(
+def summary_destinations(
+    session: Session, vault: Vault, practice: Practice, practitioners: list[Practitioner]
+) -> dict[str, tuple[str, str]]:
+    """(channel, address) per practitioner: the linked Telegram chat, the file's chat id,
+    else the SMS phone; practitioners with none are left out. One query for the links."""
+    ids = [p.id for p in practitioners]
+    links = session.exec(
         select(PractitionerLink).where(
             PractitionerLink.practice_id == practice.id,
-            PractitionerLink.practitioner_id == practitioner.id,
+            col(PractitionerLink.practitioner_id).in_(ids),
         )
-    ).first()
-    if link is not None:
-        return "telegram", vault.open("practitioner_link", "chat", link.id, link.chat_enc)
-    if practitioner.summary_telegram_chat_id:
-        return "telegram", str(practitioner.summary_telegram_chat_id)
-    if practitioner.summary_phone:
-        return "sms", practitioner.summary_phone
-    return None
+    )
+    found = {
+        link.practitioner_id: (
+            "telegram",
+            vault.open("practitioner_link", "chat", link.id, link.chat_enc),
+        )
+        for link in links
+    }
+    for p in practitioners:
+        if p.id in found:
+            continue
+        if p.summary_telegram_chat_id:
+            found[p.id] = ("telegram", str(p.summary_telegram_chat_id))
+        elif p.summary_phone:
+            found[p.id] = ("sms", p.summary_phone)
+    return found
 
 
 def chunks(text: str, limit: int) -> list[str]:
@@ -111,21 +136,60 @@ def chunks(text: str, limit: int) -> list[str]:
     return pieces
 
 
-def _previous_summary_at(
-    session: Session, practice: Practice, practitioner_id: str, before: datetime
-) -> datetime | None:
-    """When the last summary before `before` was claimed for this practitioner."""
-    query = (
-        select(JobClaim.claimed_at)
-        .where(
-            JobClaim.practice_id == practice.id,
-            JobClaim.kind == "summary",
-            col(JobClaim.key).startswith(f"{practitioner_id}:"),
-            col(JobClaim.claimed_at) < before,
-        )
-        .order_by(col(JobClaim.claimed_at).desc())
+def _previous_summaries(
+    session: Session, practice: Practice, practitioner_ids: list[str], before: datetime
+) -> dict[str, datetime]:
+    """When each practitioner's last summary before `before` was claimed, looked up by the
+    exact claim keys of the last days (the unique index answers; claims are kept 7 days)."""
+    today = local_today(practice, before)
+    keys = {
+        summary_key(pid, today - timedelta(days=d)): pid
+        for pid in practitioner_ids
+        for d in range(8)
+    }
+    query = select(JobClaim.key, JobClaim.claimed_at).where(
+        JobClaim.practice_id == practice.id,
+        JobClaim.kind == "summary",
+        col(JobClaim.key).in_(list(keys)),
+        col(JobClaim.claimed_at) < before,
     )
-    return session.exec(query).first()
+    latest: dict[str, datetime] = {}
+    for key, at in session.exec(query):
+        pid = keys[key]
+        latest[pid] = max(at, latest.get(pid, at))
+    return latest
+
+
+def queue_summaries(
+    session: Session,
+    vault: Vault,
+    catalogs: Catalogs,
+    practice: Practice,
+    practitioners: list[Practitioner],
+    now: datetime,
+    day: date | None = None,
+) -> int:
+    """Queue the summaries of these practitioners, each of `day` (default: the day each
+    chose); a handful of queries for the whole batch. Returns how many were queued."""
+    destinations = summary_destinations(session, vault, practice, practitioners)
+    previous = _previous_summaries(session, practice, [p.id for p in practitioners], now)
+    lang = practice.locale
+    by_day: dict[date, list[Practitioner]] = {}
+    for p in practitioners:
+        if p.id not in destinations:
+            log.warning("summary not queued: no destination for practitioner %s", p.id)
+            continue
+        by_day.setdefault(day or covered_day(practice, p, now), []).append(p)
+    queued = 0
+    for covered, group in by_day.items():
+        agendas = day_agendas(session, vault, practice, [p.id for p in group], covered, lang)
+        for p in group:
+            since = previous.get(p.id) or now - SUMMARY_LOOKBACK
+            text = summary_text(catalogs, practice, p, covered, agendas[p.id], lang, since=since)
+            _queue_text(session, vault, practice, destinations[p.id], text, now)
+            log.info("summary queued: practitioner=%s entries=%d", p.id, len(agendas[p.id]))
+            queued += 1
+    return queued
 
 
 def queue_summary(
@@ -137,19 +201,19 @@ def queue_summary(
     now: datetime,
     day: date | None = None,
 ) -> bool:
-    """Queue one practitioner's summary of `day` (default: the day they chose); False if it
-    has nowhere to go."""
-    destination = summary_destination(session, vault, practice, practitioner)
-    if destination is None:
-        log.warning("summary not queued: no destination for practitioner %s", practitioner.id)
-        return False
-    day = day or covered_day(practice, practitioner, now)
-    lang = practice.locale
-    entries = day_agenda(session, vault, practice, practitioner.id, day, lang)
-    since = _previous_summary_at(session, practice, practitioner.id, now) or (
-        now - SUMMARY_LOOKBACK
-    )
-    text = summary_text(catalogs, practice, practitioner, day, entries, lang, since=since)
+    """Queue one practitioner's summary; False if it has nowhere to go."""
+    return queue_summaries(session, vault, catalogs, practice, [practitioner], now, day) == 1
+
+
+def _queue_text(
+    session: Session,
+    vault: Vault,
+    practice: Practice,
+    destination: tuple[str, str],
+    text: str,
+    now: datetime,
+) -> None:
+    """Queue a practitioner-facing text, cut to the channel's message size."""
     channel, address = destination
     limit = TELEGRAM_LIMIT if channel == "telegram" else SMS_LIMIT
     for piece in chunks(text, limit):
@@ -163,13 +227,6 @@ def queue_summary(
             kind="summary",
             not_before=now,
         )
-    log.info(
-        "summary queued: practitioner=%s channel=%s entries=%d",
-        practitioner.id,
-        channel,
-        len(entries),
-    )
-    return True
 
 
 def run_due_summaries(
@@ -182,13 +239,13 @@ def run_due_summaries(
     """
     queued = 0
     today = local_today(practice, now)
-    for practitioner in practice.practitioners:
-        if not summary_due(practice, practitioner, now):
-            continue
+    due = [p for p in practice.practitioners if summary_due(practice, p, now)]
+    for start in range(0, len(due), SUMMARY_BATCH):  # short transactions, few statements
+        batch = {summary_key(p.id, today): p for p in due[start : start + SUMMARY_BATCH]}
         with db.write() as session:
-            if not claim(session, practice.id, "summary", summary_key(practitioner.id, today), now):
-                continue
-            queued += queue_summary(session, vault, catalogs, practice, practitioner, now)
+            mine = claim_many(session, practice.id, "summary", list(batch), now)
+            chosen = [p for key, p in batch.items() if key in mine]
+            queued += queue_summaries(session, vault, catalogs, practice, chosen, now)
     return queued
 
 
