@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,8 +134,15 @@ def environment(tmp: Path) -> dict[str, str]:
 
 
 @contextmanager
-def gunicorn(app: str, env: dict[str, str], log: Path, workers: int) -> Iterator[int]:
-    """Run `app` under gunicorn (sync workers, loopback) until the block ends; yields the port."""
+def gunicorn(
+    app: str,
+    env: dict[str, str],
+    log: Path,
+    workers: int,
+    on_stop: Callable[[int], None] | None = None,
+) -> Iterator[int]:
+    """Run `app` under gunicorn (sync workers, loopback) until the block ends; yields the port.
+    `on_stop(master_pid)` runs just before the server is stopped (to read its workers)."""
     port = free_port()
     command = [
         str(GUNICORN),
@@ -159,12 +166,29 @@ def gunicorn(app: str, env: dict[str, str], log: Path, workers: int) -> Iterator
             wait_healthy(port, proc, log)
             yield port
         finally:
+            if on_stop is not None:
+                on_stop(proc.pid)
             proc.terminate()
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def worker_peaks_mb(master_pid: int) -> list[float]:
+    """Peak resident memory (VmHWM) of each child of a gunicorn master, in MB (Linux)."""
+    peaks = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
+            )
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(master_pid) and "VmHWM" in fields:
+            peaks.append(int(fields["VmHWM"].split()[0]) / 1024)
+    return peaks
 
 
 def wait_healthy(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -309,7 +333,14 @@ def main() -> None:
             f"gunicorn {args.workers} sync workers, {args.connections} connections, "
             f"up to {args.seconds:.0f} s or {args.max_requests} requests each, SQLite"
         )
-        with gunicorn("channels.web:wsgi()", env, tmp / "creneau.log", args.workers) as port:
+        peaks: list[float] = []
+        with gunicorn(
+            "channels.web:wsgi()",
+            env,
+            tmp / "creneau.log",
+            args.workers,
+            on_stop=lambda pid: peaks.extend(worker_peaks_mb(pid)),
+        ) as port:
             creneau = measure(port, args)
         with gunicorn(
             "bench.sms_webhook:hello_app()", env, tmp / "hello.log", args.workers
@@ -319,6 +350,12 @@ def main() -> None:
         hello_rate = describe("hello", hello)
         ratio = creneau_rate / hello_rate if hello_rate else float("nan")
         print(f"ratio creneau/hello: {ratio:.3f} ({1 / ratio:.1f}x slower)" if ratio else "")
+        if peaks:
+            print(
+                "peak memory of a Créneau web worker under this load: "
+                + ", ".join(f"{mb:.0f} MB" for mb in peaks)
+                + " (target <= 150 MB)"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
