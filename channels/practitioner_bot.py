@@ -35,7 +35,7 @@ from store.models import (
     ProcessedMessage,
     utcnow,
 )
-from store.outbox import enqueue
+from store.outbox import enqueue, notify_patient
 from store.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -383,19 +383,7 @@ def _notify_patient(ctx: Ctx, appt: Appointment) -> bool:
         patient.lang,
         practice.tz,
     )
-    address = vault.open("patient", "address", patient.id, patient.address_enc)
-    enqueue(
-        ctx.session,
-        vault,
-        practice_id=practice.id,
-        channel=patient.channel,
-        address=address,
-        payload={"op": "send", "text": text},
-        kind="notice",
-        patient_id=patient.id,
-        not_before=ctx.now,
-        respect_quiet_hours=True,
-    )
+    notify_patient(ctx.session, vault, patient, text, kind="notice", now=ctx.now)
     return True
 
 

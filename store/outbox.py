@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from store.models import Outbox, new_id, utcnow
+from store.models import Outbox, Patient, new_id, utcnow
 from store.vault import Vault
 
 
@@ -45,3 +45,29 @@ def open_row(vault: Vault, row: Outbox) -> tuple[str, dict[str, Any]]:
     """The address and payload of a queued row."""
     address = vault.open("outbox", "address", row.id, row.address_enc)
     return address, vault.open_json("outbox", "payload", row.id, row.payload_enc)
+
+
+def notify_patient(
+    session: Session,
+    vault: Vault,
+    patient: Patient,
+    text: str,
+    *,
+    kind: str,
+    now: datetime,
+) -> Outbox:
+    """Queue a text to a patient on their own channel, held outside quiet hours
+    (reminders, notices): the patient's sealed address is opened only to be resealed."""
+    address = vault.open("patient", "address", patient.id, patient.address_enc)
+    return enqueue(
+        session,
+        vault,
+        practice_id=patient.practice_id,
+        channel=patient.channel,
+        address=address,
+        payload={"op": "send", "text": text},
+        kind=kind,
+        patient_id=patient.id,
+        not_before=now,
+        respect_quiet_hours=True,
+    )

@@ -24,7 +24,7 @@ from bot.practice import Practice, Practitioner
 from store.agenda import day_agendas, summary_text
 from store.db import Database
 from store.models import Appointment, JobClaim, Patient, PractitionerLink, new_id
-from store.outbox import enqueue
+from store.outbox import enqueue, notify_patient
 from store.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -314,20 +314,8 @@ def queue_reminders(
                 continue
             if not _claim_reminder(session, appt.id, now):
                 continue
-            address = vault.open("patient", "address", patient.id, patient.address_enc)
             text = reminder_text(catalogs, practice, appt.start, patient.lang)
-            enqueue(
-                session,
-                vault,
-                practice_id=practice.id,
-                channel=patient.channel,
-                address=address,
-                payload={"op": "send", "text": text},
-                kind="reminder",
-                patient_id=patient.id,
-                not_before=now,
-                respect_quiet_hours=True,
-            )
+            notify_patient(session, vault, patient, text, kind="reminder", now=now)
             queued += 1
     if queued:
         log.info("reminders queued: %d", queued)
