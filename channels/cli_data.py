@@ -36,7 +36,7 @@ from store.models import AuditEvent, Patient, utcnow
 DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
-def _runtime() -> Runtime:
+def cli_runtime() -> Runtime:
     from channels.cli import _runtime as build
 
     return build()
@@ -80,7 +80,7 @@ def _local_start(rt: Runtime, day: date) -> datetime:
 @click.option("--dry-run", is_flag=True, help="Count what would go, delete nothing.")
 def purge_cmd(dry_run: bool) -> None:
     """Apply the retention rules now (appointments, answers, conversations, ids, audit)."""
-    rt = _runtime()
+    rt = cli_runtime()
     with rt.db.write() as session:
         counts = purge(session, rt.practice, utcnow(), dry_run=dry_run, actor=actor())
     if not dry_run:
@@ -130,7 +130,7 @@ def patient_group() -> None:
 )
 def patient_export(phone: str | None, telegram: str | None, out: str | None) -> None:
     """Everything held about one patient, as JSON (right of access and portability)."""
-    rt = _runtime()
+    rt = cli_runtime()
     data: dict[str, Any] | None = None
     with rt.db.write() as session:
         patient = _find(rt, session, phone, telegram)
@@ -167,7 +167,7 @@ def _write_private(path: Path, text: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def patient_erase(phone: str | None, telegram: str | None, yes: bool) -> None:
     """Erase a patient: future appointments cancelled and unlinked, everything else deleted."""
-    rt = _runtime()
+    rt = cli_runtime()
     with rt.db.read() as session:
         found = _find(rt, session, phone, telegram)
     if found is None:
@@ -193,7 +193,7 @@ def keys_rotate(batch_size: int, verify: bool) -> None:
     """Re-encrypt everything under the first key of CRENEAU_DATA_KEYS (resumable)."""
     from store.rotation import count_sealed, rotate
 
-    rt = _runtime()
+    rt = cli_runtime()
     with click.progressbar(
         length=count_sealed(rt.db), label="re-encrypting", file=sys.stderr
     ) as bar:
@@ -231,7 +231,7 @@ def keys_rotate(batch_size: int, verify: bool) -> None:
 @click.option("--limit", default=1000, show_default=True, help="At most this many events.")
 def audit_cmd(since: datetime | None, limit: int) -> None:
     """List audit events (who, what, when; pseudonymous ids only), oldest first."""
-    rt = _runtime()
+    rt = cli_runtime()
     query = select(AuditEvent).where(AuditEvent.practice_id == rt.practice.id)
     if since is not None:
         query = query.where(col(AuditEvent.at) >= _local_start(rt, since.date()))
@@ -257,7 +257,7 @@ def register_cmd(lang: str | None) -> None:
     """Print the processing-register entry, then the full privacy notice."""
     from channels.register import full_notice, register_text
 
-    rt = _runtime()
+    rt = cli_runtime()
     lang = lang or rt.practice.locale
     click.echo(register_text(rt.practice, rt.settings, lang))
     click.echo("-" * 72 + "\n")
@@ -271,7 +271,7 @@ def register_cmd(lang: str | None) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
 def export_all_cmd(file: str) -> None:
     """Hand back all the practice's data, decrypted: a zip with one JSON file per table."""
-    rt = _runtime()
+    rt = cli_runtime()
     with rt.db.read() as session:
         total = sum(count_rows(session, rt.practice).values())
         with click.progressbar(length=total, label="exporting", file=sys.stderr) as bar:
@@ -297,7 +297,7 @@ def export_all_cmd(file: str) -> None:
 )
 def wipe_cmd(confirm_name: str | None) -> None:
     """Delete every row of the practice in every table (end of contract; irreversible)."""
-    rt = _runtime()
+    rt = cli_runtime()
     name = rt.practice.name
     if confirm_name is None:
         confirm_name = click.prompt(
@@ -322,7 +322,7 @@ def breach_report_cmd(start: datetime, end: datetime, as_json: bool) -> None:
     """Data categories and numbers of patients and appointments a period concerns (Art. 33)."""
     from store.lifecycle import breach_report
 
-    rt = _runtime()
+    rt = cli_runtime()
     lo = _local_start(rt, start.date())
     hi = _local_start(rt, end.date() + timedelta(days=1))
     if hi <= lo:

@@ -6,7 +6,6 @@ when a command runs, never at import time. Reading an agenda is an audited acces
 
 from __future__ import annotations
 
-import getpass
 import signal
 import threading
 from datetime import date, datetime
@@ -14,26 +13,12 @@ from datetime import date, datetime
 import click
 
 from bot.practice import Practitioner
+from channels.cli_data import actor, cli_runtime
 from channels.runtime import Runtime, configure_logging
 from store import audit
 from store.agenda import day_agenda, summary_text
 from store.models import utcnow
 from store.scheduler import queue_summary
-
-
-def _runtime() -> Runtime:
-    from channels.cli import _runtime as build  # late: channels.cli imports this module
-
-    return build()
-
-
-def _actor() -> str:
-    """`cli:<os user>`: who read the agenda, for the audit log."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"cli:{user}"[:64]
 
 
 def _practitioners(runtime: Runtime, pid: str | None) -> list[Practitioner]:
@@ -70,7 +55,7 @@ PRACTITIONER_OPTION = click.option(
 @PRACTITIONER_OPTION
 def agenda(day_text: str | None, pid: str | None) -> None:
     """Print a day's agenda at full detail (an audited access)."""
-    runtime = _runtime()
+    runtime = cli_runtime()
     now = utcnow()
     day = _day(runtime, day_text, now)
     practice = runtime.practice
@@ -80,7 +65,7 @@ def agenda(day_text: str | None, pid: str | None) -> None:
             audit.record(
                 session,
                 practice.id,
-                _actor(),
+                actor(),
                 "agenda_access",
                 practitioner.id,
                 f"day={day.isoformat()} entries={len(entries)}",
@@ -97,7 +82,7 @@ def agenda(day_text: str | None, pid: str | None) -> None:
 @PRACTITIONER_OPTION
 def summary(day_text: str | None, pid: str | None) -> None:
     """Queue the daily summary now (whatever was already sent today)."""
-    runtime = _runtime()
+    runtime = cli_runtime()
     now = utcnow()
     day = _day(runtime, day_text, now) if day_text else None
     with runtime.db.write() as session:
@@ -115,7 +100,7 @@ def clock() -> None:
     from channels.clock import run_clock
 
     configure_logging()
-    runtime = _runtime()
+    runtime = cli_runtime()
     stop = threading.Event()
     previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     for sig in previous:
@@ -144,12 +129,12 @@ def link(practitioner_id: str, bot_username: str) -> None:
     """Print a one-time code (24 h, single use) to send to the bot from the practitioner's chat."""
     from channels.practitioner_bot import CODE_TTL, create_link_code
 
-    runtime = _runtime()
+    runtime = cli_runtime()
     _practitioners(runtime, practitioner_id)
     now = utcnow()
     with runtime.db.write() as session:
         code = create_link_code(session, runtime.practice, practitioner_id, now)
-        audit.record(session, runtime.practice.id, _actor(), "link_code_created", practitioner_id)
+        audit.record(session, runtime.practice.id, actor(), "link_code_created", practitioner_id)
     hours = int(CODE_TTL.total_seconds() // 3600)
     click.echo(f"One-time code for {practitioner_id}, valid {hours} h, single use.")
     username = bot_username.lstrip("@")
@@ -164,11 +149,11 @@ def unlink_command(practitioner_id: str) -> None:
     """Forget the practitioner's Telegram chat (and any pending code)."""
     from channels.practitioner_bot import unlink
 
-    runtime = _runtime()
+    runtime = cli_runtime()
     _practitioners(runtime, practitioner_id)
     with runtime.db.write() as session:
         done = unlink(session, runtime.practice, practitioner_id)
-        audit.record(session, runtime.practice.id, _actor(), "practitioner_unlink", practitioner_id)
+        audit.record(session, runtime.practice.id, actor(), "practitioner_unlink", practitioner_id)
     click.echo(f"{practitioner_id}: {'unlinked' if done else 'was not linked'}")
 
 

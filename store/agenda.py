@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
@@ -100,19 +101,26 @@ def appointments_between(
     lang: str | None = None,
 ) -> list[AgendaEntry]:
     """Appointments (booked and cancelled) of a practitioner starting in [start, end)."""
-    query = (
+    rows = session.exec(_with_patients(practice, [practitioner_id], start, end))
+    lang = lang or practice.locale
+    return [_entry(vault, practice, a, p, lang) for a, p in rows]
+
+
+def _with_patients(
+    practice: Practice, practitioner_ids: list[str], start: datetime, end: datetime
+) -> Any:
+    """Appointments starting in [start, end) of these practitioners, with their patients."""
+    return (
         select(Appointment, Patient)
         .join(Patient, col(Appointment.patient_id) == col(Patient.id), isouter=True)
         .where(
             Appointment.practice_id == practice.id,
-            Appointment.practitioner_id == practitioner_id,
+            col(Appointment.practitioner_id).in_(practitioner_ids),
             col(Appointment.start) >= start,
             col(Appointment.start) < end,
         )
         .order_by(col(Appointment.start))
     )
-    lang = lang or practice.locale
-    return [_entry(vault, practice, a, p, lang) for a, p in session.exec(query)]
 
 
 def day_agenda(
@@ -137,20 +145,9 @@ def day_agendas(
 ) -> dict[str, list[AgendaEntry]]:
     """Several practitioners' agendas of one local day, in one query."""
     start, end = day_bounds(practice.tz, day)
-    query = (
-        select(Appointment, Patient)
-        .join(Patient, col(Appointment.patient_id) == col(Patient.id), isouter=True)
-        .where(
-            Appointment.practice_id == practice.id,
-            col(Appointment.practitioner_id).in_(practitioner_ids),
-            col(Appointment.start) >= start,
-            col(Appointment.start) < end,
-        )
-        .order_by(col(Appointment.start))
-    )
     lang = lang or practice.locale
     agendas: dict[str, list[AgendaEntry]] = {pid: [] for pid in practitioner_ids}
-    for appt, patient in session.exec(query):
+    for appt, patient in session.exec(_with_patients(practice, practitioner_ids, start, end)):
         agendas[appt.practitioner_id].append(_entry(vault, practice, appt, patient, lang))
     return agendas
 

@@ -117,15 +117,7 @@ class Patient:
 
     def send(self, text: str) -> str:
         """Send text; return every reply of the turn as the console prints it."""
-        inbound = Inbound(
-            self.channel,
-            self.sender,
-            text,
-            self.assistant.clock(),
-            message_id=uuid.uuid4().hex,
-            lang_hint=self.lang,
-        )
-        out = "\n\n".join(r.as_lines() for r in self.assistant.handle(inbound).replies)
+        out = "\n\n".join(r.as_lines() for r in self.replies(text))
         self.log.append((text, out))
         return out
 

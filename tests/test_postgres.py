@@ -14,8 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from store import migrations
 from store import context as context_module
+from store import migrations
 from store import service as service_module
 from store.db import Database
 from store.models import Appointment, Patient
