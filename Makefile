@@ -28,8 +28,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) $(MO) ## create the virtualenv, install, compile the catalogs
 
-test: install ## run the tests (SQLite, plus PostgreSQL when one answers)
+test: install ## lint, type-check bot/ and store/, run the tests (SQLite, then PostgreSQL when one answers)
 	$(BIN)/ruff check bot channels store tests bench
+	$(BIN)/ruff format --check --quiet bot channels store tests bench
+	$(BIN)/mypy bot store
 	$(BIN)/pytest
 	@if $(PG_ANSWERS); then $(MAKE) --no-print-directory test-postgres; \
 	else echo "PostgreSQL does not answer at $(TEST_PG_URL): second pass skipped"; fi

@@ -47,9 +47,14 @@ class AppointmentView:
 class Context(Protocol):
     """The read-only port the store implements for one step."""
 
-    practice: Practice
-    now: datetime
-    patient: PatientView
+    @property
+    def practice(self) -> Practice: ...
+
+    @property
+    def now(self) -> datetime: ...
+
+    @property
+    def patient(self) -> PatientView: ...
 
     def busy(self, practitioner_id: str) -> BusyLookup: ...
 

@@ -8,7 +8,7 @@ the number of stored appointments.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
 from zoneinfo import ZoneInfo
@@ -178,7 +178,7 @@ def _scan_period(
     lowest: datetime,
     highest: datetime,
     busy: _BusyStream,
-) -> Iterator[datetime]:
+) -> Generator[datetime, None, datetime]:
     """Free starts in one opening period: step by `duration`, jump to the end of busy intervals.
 
     `t` is the period start; `pieces` are the parts of the period a slot may occupy (the whole

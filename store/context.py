@@ -39,7 +39,7 @@ def busy_intervals(
         col(Block.start) < end,
         col(Block.end) > start,
     )
-    return [(s, e) for s, e in session.exec(union_all(appointments, blocks))]
+    return [(s, e) for s, e in session.execute(union_all(appointments, blocks))]
 
 
 class StoreContext:

@@ -53,7 +53,7 @@ def claim_many(
         {"id": new_id(), "practice_id": practice_id, "kind": kind, "key": k, "claimed_at": now}
         for k in keys
     ]
-    statement = insert(JobClaim).values(rows).on_conflict_do_nothing().returning(JobClaim.key)
+    statement = insert(JobClaim).values(rows).on_conflict_do_nothing().returning(col(JobClaim.key))
     return {key for (key,) in session.execute(statement)}
 
 
