@@ -120,9 +120,13 @@ class StoreContext:
             .order_by(col(Appointment.start))
         )
         appts = list(self.session.exec(query))
-        lines += [Text("data.appt", {"when": Moment(a.start, "slot")}) for a in appts] or [
-            Text("data.no_appt")
-        ]
+        lines += [
+            Text(
+                "data.appt" if a.status == "booked" else "data.appt_cancelled",
+                {"when": Moment(a.start, "slot")},
+            )
+            for a in appts
+        ] or [Text("data.no_appt")]
         if row.opted_out:
             lines.append(Text("data.opted_out"))
         lines.append(Text("data.footer"))

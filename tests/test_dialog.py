@@ -271,6 +271,14 @@ def test_my_data_and_rename(patient):
     )
 
 
+def test_my_data_marks_cancelled_appointments(patient):
+    alice = patient("alice")
+    for text in ("RDV", "1", "1", "Alice Durand", "1", "ANNULER", "oui"):
+        alice.send(text)
+    out = alice.send("MES DONNEES")
+    assert "RDV annulé: mer. 2 déc. 11:10" in out
+
+
 def test_my_data_en_before_any_booking(patient):
     bob = patient("bob", lang="en")
     bob.send("hello")
