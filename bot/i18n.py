@@ -12,10 +12,12 @@ import io
 import logging
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_datetime
 
 from bot.messages import Moment, Rendered, Reply, Text
@@ -42,6 +44,12 @@ def _load(lang: str, localedir: Path) -> gettext.NullTranslations:
     write_mo(buf, catalog)
     buf.seek(0)
     return gettext.GNUTranslations(buf)
+
+
+@cache
+def _locale(lang: str) -> Locale:
+    """Babel's locale data for lang, parsed once per process."""
+    return Locale.parse(lang)
 
 
 class Catalogs:
@@ -84,7 +92,7 @@ class Catalogs:
     def moment(self, value: datetime, style: str, lang: str, tz: ZoneInfo) -> str:
         """A date-time in the practice time zone, in the pattern the catalog gives for style."""
         pattern = self.gettext(f"fmt.{style}", lang)
-        return format_datetime(value.astimezone(tz), pattern, tzinfo=tz, locale=lang)
+        return format_datetime(value.astimezone(tz), pattern, tzinfo=tz, locale=_locale(lang))
 
     def render(self, reply: Reply, lang: str, tz: ZoneInfo) -> Rendered:
         """A reply as text plus (token, label) choices; tokens are `generation.index`."""

@@ -6,18 +6,63 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
+from typing import Any
 
-from sqlalchemy import union_all
+from sqlalchemy import CompoundSelect, Select, bindparam, union_all
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from bot.engine import AppointmentView, PatientView
 from bot.messages import Moment, Text
 from bot.practice import Practice
 from bot.slots import BusyLookup, Interval
-from store.models import Appointment, Block, Patient
+from store.db import table
+from store.models import Appointment, Patient, UTCDateTime
 from store.vault import Vault
 
 MAX_DURATION = timedelta(hours=24)  # no appointment is longer: bounds the busy look-up
+
+
+def _busy_query() -> CompoundSelect[Any]:
+    """Booked appointments and blocks of one practitioner overlapping [:start, :end) (Core).
+
+    The appointment side is an indexed range scan from :lowest (start - MAX_DURATION)."""
+    appt, block = table("appointment"), table("block")
+    start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
+    appointments = core_select(appt.c.start, appt.c.end).where(
+        appt.c.practice_id == bindparam("practice_id"),
+        appt.c.practitioner_id == bindparam("practitioner_id"),
+        appt.c.status == "booked",
+        appt.c.start >= bindparam("lowest", type_=UTCDateTime()),
+        appt.c.start < end,
+        appt.c.end > start,
+    )
+    blocks = core_select(block.c.start, block.c.end).where(
+        block.c.practice_id == bindparam("practice_id"),
+        block.c.practitioner_id == bindparam("practitioner_id"),
+        block.c.start < end,
+        block.c.end > start,
+    )
+    return union_all(appointments, blocks)
+
+
+def _upcoming_query() -> Select[Any]:
+    """A patient's booked appointments after :now, soonest first (Core)."""
+    appt = table("appointment")
+    columns = (appt.c.id, appt.c.practitioner_id, appt.c.type_id, appt.c.start, appt.c.end)
+    return (
+        core_select(*columns)
+        .where(
+            appt.c.patient_id == bindparam("patient_id"),
+            appt.c.status == "booked",
+            appt.c.start > bindparam("now", type_=UTCDateTime()),
+        )
+        .order_by(appt.c.start)
+    )
+
+
+BUSY = _busy_query()
+UPCOMING = _upcoming_query()
 
 
 def busy_intervals(
@@ -25,21 +70,15 @@ def busy_intervals(
 ) -> list[Interval]:
     """Booked appointments and blocked periods of a practitioner overlapping [start, end),
     in one query; the appointment side is an indexed range scan bounded by MAX_DURATION."""
-    appointments = select(Appointment.start, Appointment.end).where(
-        Appointment.practice_id == practice_id,
-        Appointment.practitioner_id == practitioner_id,
-        Appointment.status == "booked",
-        col(Appointment.start) >= start - MAX_DURATION,
-        col(Appointment.start) < end,
-        col(Appointment.end) > start,
-    )
-    blocks = select(Block.start, Block.end).where(
-        Block.practice_id == practice_id,
-        Block.practitioner_id == practitioner_id,
-        col(Block.start) < end,
-        col(Block.end) > start,
-    )
-    return [(s, e) for s, e in session.execute(union_all(appointments, blocks))]
+    session.flush()  # as the ORM's autoflush would: this transaction's own changes count
+    params = {
+        "practice_id": practice_id,
+        "practitioner_id": practitioner_id,
+        "start": start,
+        "end": end,
+        "lowest": start - MAX_DURATION,
+    }
+    return [(s, e) for s, e in session.execute(BUSY, params)]
 
 
 class StoreContext:
@@ -84,19 +123,8 @@ class StoreContext:
 
     @cached_property
     def _upcoming(self) -> list[AppointmentView]:
-        query = (
-            select(Appointment)
-            .where(
-                Appointment.patient_id == self.row.id,
-                Appointment.status == "booked",
-                col(Appointment.start) > self.now,
-            )
-            .order_by(col(Appointment.start))
-        )
-        return [
-            AppointmentView(a.id, a.practitioner_id, a.type_id, a.start, a.end)
-            for a in self.session.exec(query)
-        ]
+        rows = self.session.execute(UPCOMING, {"patient_id": self.row.id, "now": self.now})
+        return [AppointmentView(*row) for row in rows]
 
     def data_summary(self) -> Sequence[Text]:
         """Everything held about the patient, as lines for the chat (MES DONNEES)."""

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, event, inspect, text
+from sqlalchemy import Connection, Engine, Table, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
@@ -103,6 +103,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def table(name: str) -> Table:
+    """A table by name, for Core statements on the hot path (no ORM bookkeeping per row)."""
+    return SQLModel.metadata.tables[name]
 
 
 def lock_key(name: str) -> int:

@@ -13,7 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, delete, select
 
 from bot.engine import (
@@ -39,8 +42,16 @@ from bot.practice import Practice
 from store import audit
 from store.address import normalise
 from store.context import StoreContext, busy_intervals
-from store.db import Database
-from store.models import Appointment, Outbox, Patient, ProcessedMessage, utcnow
+from store.db import Database, table
+from store.models import (
+    Appointment,
+    Outbox,
+    Patient,
+    ProcessedMessage,
+    UTCDateTime,
+    new_id,
+    utcnow,
+)
 from store.models import Conversation as ConversationRow
 from store.ratelimit import Decision, RateLimiter, sender_key
 from store.vault import Vault
@@ -48,6 +59,30 @@ from store.vault import Vault
 log = logging.getLogger(__name__)
 IDLE_RESET = timedelta(hours=24)
 RETRIES = 3
+
+# The statements of every turn, built once; Core where no ORM object is needed.
+PATIENT = table("patient")
+PROCESSED = table("processed_message")
+CONVERSATION = table("conversation")
+FIND_PROCESSED = core_select(PROCESSED.c.id, PROCESSED.c.patient_id, PROCESSED.c.reply_enc).where(
+    PROCESSED.c.practice_id == bindparam("practice_id"),
+    PROCESSED.c.channel == bindparam("channel"),
+    PROCESSED.c.external_id == bindparam("external_id"),
+)
+FIND_PATIENT = select(Patient).where(
+    col(Patient.practice_id) == bindparam("practice_id"),
+    col(Patient.address_index) == bindparam("address_index"),
+)
+LOCK_PATIENT = FIND_PATIENT.with_for_update()
+TOUCH_PATIENT = (
+    update(PATIENT)
+    .where(PATIENT.c.id == bindparam("patient_id"))
+    .values(last_contact_at=bindparam("now", type_=UTCDateTime()), unreachable=False)
+)
+FIND_CONVERSATION = core_select(
+    CONVERSATION.c.id, CONVERSATION.c.state_enc, CONVERSATION.c.updated_at
+).where(CONVERSATION.c.patient_id == bindparam("patient_id"))
+UPDATE_CONVERSATION = update(CONVERSATION).where(CONVERSATION.c.id == bindparam("row_id"))
 
 
 @dataclass
@@ -141,13 +176,12 @@ class Assistant:
     def _already_processed(self, session: Session, inbound: Inbound) -> Turn | None:
         if not inbound.message_id:
             return None
-        row = session.exec(
-            select(ProcessedMessage).where(
-                ProcessedMessage.practice_id == self.practice.id,
-                ProcessedMessage.channel == inbound.channel,
-                ProcessedMessage.external_id == inbound.message_id[:64],
-            )
-        ).first()
+        params = {
+            "practice_id": self.practice.id,
+            "channel": inbound.channel,
+            "external_id": inbound.message_id[:64],
+        }
+        row = session.execute(FIND_PROCESSED, params).first()
         if row is None:
             return None
         replies = []
@@ -159,31 +193,31 @@ class Assistant:
     def _record_processed(self, session: Session, inbound: Inbound, turn: Turn) -> None:
         if not inbound.message_id:
             return
-        row = ProcessedMessage(
-            practice_id=self.practice.id,
-            channel=inbound.channel,
-            external_id=inbound.message_id[:64],
-            created_at=self.clock(),
-            patient_id=None if turn.erased else turn.patient_id,
-        )
+        row_id = new_id()
+        reply_enc = None
         if turn.replies:
-            row.reply_enc = self.vault.seal_json(
-                "processed_message", "reply", row.id, [r.to_dict() for r in turn.replies]
+            reply_enc = self.vault.seal_json(
+                "processed_message", "reply", row_id, [r.to_dict() for r in turn.replies]
             )
-        session.add(row)
-        session.flush()
+        values = {
+            "id": row_id,
+            "practice_id": self.practice.id,
+            "channel": inbound.channel,
+            "external_id": inbound.message_id[:64],
+            "patient_id": None if turn.erased else turn.patient_id,
+            "reply_enc": reply_enc,
+            "created_at": self.clock(),
+        }
+        session.execute(insert(PROCESSED), values)
 
     # ------------------------------------------------------------ patient and conversation
 
     def _known(self, session: Session, inbound: Inbound, address: str) -> Patient | None:
         """The sender's row, locked for this turn (FOR UPDATE on PostgreSQL), if known."""
         index = self.vault.address_index(self.practice.id, inbound.channel, address)
-        query = select(Patient).where(
-            Patient.practice_id == self.practice.id, Patient.address_index == index
-        )
-        if not self.db.is_sqlite:
-            query = query.with_for_update()
-        return session.exec(query).first()
+        query = FIND_PATIENT if self.db.is_sqlite else LOCK_PATIENT
+        params = {"practice_id": self.practice.id, "address_index": index}
+        return session.exec(query, params=params).first()
 
     def _patient(self, session: Session, inbound: Inbound, address: str) -> Patient:
         patient = self._known(session, inbound, address)
@@ -212,36 +246,40 @@ class Assistant:
 
     def _conversation(
         self, session: Session, patient: Patient, now: datetime
-    ) -> tuple[ConversationRow | None, Conversation]:
-        row = session.exec(
-            select(ConversationRow).where(ConversationRow.patient_id == patient.id)
-        ).first()
-        if row is None or now - row.updated_at > IDLE_RESET:
-            return row, Conversation()
+    ) -> tuple[str | None, Conversation]:
+        """The id of the patient's conversation row (None if there is none) and its state."""
+        row = session.execute(FIND_CONVERSATION, {"patient_id": patient.id}).first()
+        if row is None:
+            return None, Conversation()
+        if now - row.updated_at > IDLE_RESET:
+            return row.id, Conversation()
         raw = self.vault.open_json("conversation", "state", row.id, row.state_enc)
-        return row, Conversation.from_dict(raw)
+        return row.id, Conversation.from_dict(raw)
 
     def _save_conversation(
         self,
         session: Session,
         patient: Patient,
-        row: ConversationRow | None,
+        row_id: str | None,
         conv: Conversation,
         now: datetime,
     ) -> None:
-        if row is None:
-            row = ConversationRow(
-                practice_id=self.practice.id, patient_id=patient.id, state_enc=b""
-            )
-        row.state_enc = self.vault.seal_json("conversation", "state", row.id, conv.to_dict())
-        row.updated_at = now
-        session.add(row)
+        """Update the conversation row, or insert it on a first turn."""
+        new = row_id is None
+        row_id = row_id or new_id()
+        state_enc = self.vault.seal_json("conversation", "state", row_id, conv.to_dict())
+        values = {"state_enc": state_enc, "updated_at": now}
+        if new:
+            ids = {"id": row_id, "practice_id": self.practice.id, "patient_id": patient.id}
+            session.execute(insert(CONVERSATION), {**ids, **values})
+        else:
+            session.execute(UPDATE_CONVERSATION, {"row_id": row_id, **values})
 
     # ------------------------------------------------------------ one step
 
     def _step(self, session: Session, inbound: Inbound, patient: Patient, address: str) -> Turn:
         now = self.clock()
-        conv_row, conv = self._conversation(session, patient, now)
+        conv_id, conv = self._conversation(session, patient, now)
         before = Conversation.from_dict(conv.to_dict())
         ctx = StoreContext(session, self.practice, self.vault, now, patient, address)
         outcome = self.engine.handle(conv, inbound, ctx)
@@ -250,13 +288,19 @@ class Assistant:
         if erased:
             replies = self._render(outcome, patient.lang)
             return Turn(replies, None, patient.lang, erased=True, effects=outcome.effects)
-        patient.last_contact_at = now
-        patient.unreachable = False  # they wrote to us: reachable again
-        session.add(patient)
-        self._save_conversation(session, patient, conv_row, outcome.conv, now)
+        self._touch(session, patient, now)
+        self._save_conversation(session, patient, conv_id, outcome.conv, now)
         return Turn(
             self._render(outcome, patient.lang), patient.id, patient.lang, effects=outcome.effects
         )
+
+    @staticmethod
+    def _touch(session: Session, patient: Patient, now: datetime) -> None:
+        """Record the contact; they wrote to us, so they are reachable again (one UPDATE,
+        the loaded row kept in step without a unit-of-work flush)."""
+        session.execute(TOUCH_PATIENT, {"patient_id": patient.id, "now": now})
+        set_committed_value(patient, "last_contact_at", now)
+        set_committed_value(patient, "unreachable", False)
 
     def _render(self, outcome: Outcome, lang: str) -> list[Rendered]:
         return [self.catalogs.render(r, lang, self.practice.tz) for r in outcome.replies]
