@@ -650,3 +650,28 @@ def test_polling_feeds_updates_to_the_same_handling(
     assert asyncio.run(poll_updates(runtime, _bot(runtime), stop, timeout=0)) == 1
     assert api.sent("deleteWebhook")
     assert json.dumps(payloads(runtime)[0]).count("Prendre RDV") == 1
+
+
+# ---------------------------------------------------------------- practitioners, end to end
+
+
+def test_practitioner_links_by_code_then_reads_the_agenda(runtime, client, api, worker) -> None:
+    """Through the webhook: a stranger's /agenda is patient dialog; a code links the chat."""
+    from channels.practitioner_bot import create_link_code
+    from store.models import AuditEvent, utcnow
+
+    with runtime.db.write() as session:
+        code = create_link_code(session, runtime.practice, "roux", utcnow())
+    stranger, doctor = User(client, api), User(client, api)
+    seen = stranger.send("/agenda")
+    assert "agenda du" not in str(seen.params["text"])
+    assert "confidentialite" in str(seen.params["text"])  # the patient notice, first contact
+    linked = doctor.send(f"/start {code}")
+    assert "relié à l'agenda de Dr Anne Roux" in str(linked.params["text"])
+    agenda = doctor.send("/agenda")
+    assert "Dr Anne Roux - agenda du" in str(agenda.params["text"])
+    reused = User(client, api).send(f"/start {code}")  # single use: a stranger again
+    assert "relié" not in str(reused.params["text"])
+    with runtime.db.read() as session:
+        actions = [e.action for e in session.exec(select(AuditEvent))]
+    assert actions.count("agenda_access") == 1
