@@ -331,7 +331,7 @@ class Engine:
         return conv.choices[i - 1] if 1 <= i <= len(conv.choices) else None
 
     def _choice_from_text(self, conv: Conversation, folded: str, ctx: Context) -> str | None:
-        """`2`, `oui`/`yes`, or a label typed in full, mapped to an offered choice."""
+        """`2`, `oui`/`yes`, or a type or practitioner typed in full, as an offered choice."""
         if folded.isdigit():
             n = int(folded)
             return conv.choices[n - 1] if 1 <= n <= len(conv.choices) else None
@@ -339,7 +339,19 @@ class Engine:
             return "yes"
         if folded in NO_WORDS and "no" in conv.choices:
             return "no"
-        return None
+        return next((c for c in conv.choices if folded in _typed_names(c, ctx.practice)), None)
+
+
+def _typed_names(choice_id: str, practice: Practice) -> set[str]:
+    """What a patient may type instead of the number: a type's label (any language) or id,
+    a practitioner's name or id."""
+    kind, _, arg = choice_id.partition(":")
+    if kind == "t":
+        ctype = practice.ctype(arg)
+        return {fold(label) for label in ctype.label.values()} | {arg}
+    if kind == "p":
+        return {fold(practice.practitioner(arg).name), arg}
+    return set()
 
 
 def notice_params(practice: Practice) -> dict[str, Any]:

@@ -285,3 +285,12 @@ def test_my_data_en_before_any_booking(patient):
     out = bob.send("MY DATA")
     assert "Name: none" in out and "No appointment" in out and "Correct my name" not in out
     assert "1. Delete my data" in out
+
+
+def test_a_type_typed_in_full_instead_of_its_number(patient):
+    alice = patient("alice")
+    alice.send("RDV")
+    assert "Prochains créneaux" in alice.send("electrocardiogramme")  # accents optional
+    bob = patient("bob", lang="en")
+    bob.send("BOOK")
+    assert "Next slots" in bob.send(" ECG ")
