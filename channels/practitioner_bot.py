@@ -24,6 +24,7 @@ from bot.messages import Moment, Text
 from bot.practice import Practice, Practitioner
 from bot.when import parse_when
 from channels.runtime import Runtime
+from channels.telegram import queue_payloads
 from store import audit
 from store.agenda import AgendaEntry, appointments_between, day_agenda, entry_line, header
 from store.models import (
@@ -35,7 +36,7 @@ from store.models import (
     ProcessedMessage,
     utcnow,
 )
-from store.outbox import enqueue, notify_patient
+from store.outbox import notify_patient
 from store.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -506,16 +507,8 @@ def _away(ctx: Ctx, args: str) -> list[str]:
 
 def queue_replies(runtime: Runtime, session: Session, chat_id: str, replies: Sequence[str]) -> None:
     """Queue replies to a practitioner's chat in the current transaction."""
-    for text in replies:
-        enqueue(
-            session,
-            runtime.vault,
-            practice_id=runtime.practice.id,
-            channel=CHANNEL,
-            address=chat_id,
-            payload={"op": "send", "text": text},
-            kind="reply",
-        )
+    payloads = [{"op": "send", "text": text} for text in replies]
+    queue_payloads(runtime, session, chat_id, payloads)
 
 
 def try_handle(

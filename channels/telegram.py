@@ -157,16 +157,27 @@ def _enqueue(
     payloads = list(before) if turn.replies else [p for p in before if p.get("op") == "answer"]
     for reply in turn.replies:
         payloads += send_payloads(reply)
+    queue_payloads(runtime, session, address, payloads, patient_id=turn.patient_id)
+
+
+def queue_payloads(
+    runtime: Runtime,
+    session: Session,
+    chat_id: str,
+    payloads: list[Payload],
+    patient_id: str | None = None,
+) -> None:
+    """Queue Bot API payloads for one chat, in order, in the current transaction."""
     for payload in payloads:
         outbox_enqueue(
             session,
             runtime.vault,
             practice_id=runtime.practice.id,
             channel=CHANNEL,
-            address=address,
+            address=chat_id,
             payload=payload,
             kind="reply",
-            patient_id=turn.patient_id,
+            patient_id=patient_id,
         )
 
 
