@@ -46,6 +46,7 @@ from store.vault import Vault
 CONVERSATION_IDLE = timedelta(hours=24)
 PROCESSED_KEEP = timedelta(hours=48)
 CLAIM_KEEP = timedelta(days=7)  # scheduler claims: today's guard, and the last summary's date
+RATE_LIMIT_KEEP = timedelta(days=1)  # windows last minutes; a counter left by a quiet sender
 FAILED_OUTBOX_KEEP = timedelta(hours=48)
 JSON_CELLS = {
     ("conversation", "state"),
@@ -320,6 +321,14 @@ def _rules(practice: Practice, now: datetime) -> list[tuple[str, type[SQLModel],
             [col(LinkCode.practice_id) == pid, col(LinkCode.expires_at) < now],
         ),
         ("blocks", Block, [col(Block.practice_id) == pid, col(Block.end) < kept]),
+        (
+            "rate_limits",
+            RateLimit,
+            [
+                col(RateLimit.practice_id) == pid,
+                col(RateLimit.window_start) < now - RATE_LIMIT_KEEP,
+            ],
+        ),
     ]
 
 

@@ -391,3 +391,44 @@ def test_breach_report_counts_a_period(seeded, clock):
     text = json.dumps(report, ensure_ascii=False)
     for value in (NAME_A, PHONE_A, CHAT_C, PREP):
         assert value not in text
+
+
+def test_purge_bookkeeping_rows(runtime, clock):
+    """Scheduler claims, link codes, blocks and rate-limit counters do not outlive their use."""
+    from store.models import Block, JobClaim, LinkCode, RateLimit
+
+    now, pid = clock(), runtime.practice.id
+    old, fresh = now - timedelta(days=40), now - timedelta(hours=1)
+    with runtime.db.write() as s:
+        for at, key in ((old, "old"), (fresh, "fresh")):
+            s.add(JobClaim(practice_id=pid, kind="summary", key=key, claimed_at=at))
+            s.add(RateLimit(practice_id=pid, key=key, window_start=at, count=1))
+            s.add(
+                LinkCode(
+                    practice_id=pid,
+                    practitioner_id="roux",
+                    code_hash=key * 8,
+                    expires_at=at + timedelta(hours=24),
+                    created_at=at,
+                )
+            )
+            s.add(
+                Block(
+                    practice_id=pid,
+                    practitioner_id="roux",
+                    start=at,
+                    end=at + timedelta(hours=2),
+                    created_at=at,
+                )
+            )
+    with runtime.db.write() as s:
+        counts = lifecycle.purge(s, runtime.practice, now)
+    assert {k: counts[k] for k in ("job_claims", "rate_limits", "link_codes", "blocks")} == {
+        "job_claims": 1,
+        "rate_limits": 1,
+        "link_codes": 1,
+        "blocks": 1,
+    }
+    with runtime.db.read() as s:
+        for model in (JobClaim, RateLimit, LinkCode, Block):
+            assert len(s.exec(select(model)).all()) == 1
