@@ -8,6 +8,8 @@ from flask import Flask, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
 from channels.runtime import Runtime
+from channels.sms import register as register_sms
+from channels.telegram import register as register_telegram
 
 log = logging.getLogger(__name__)
 
@@ -28,27 +30,9 @@ def create_app(runtime: Runtime | None = None) -> Flask:
             ok = False
         return jsonify(status="ok" if ok else "down"), 200 if ok else 503
 
-    for register in _channel_blueprints():
-        register(app, runtime)
+    register_sms(app, runtime)
+    register_telegram(app, runtime)
     return app
-
-
-def _channel_blueprints():  # type: ignore[no-untyped-def]
-    """The channel endpoints that exist in this build."""
-    registrars = []
-    try:
-        from channels.sms import register as sms
-
-        registrars.append(sms)
-    except ImportError:
-        pass
-    try:
-        from channels.telegram import register as telegram
-
-        registrars.append(telegram)
-    except ImportError:
-        pass
-    return registrars
 
 
 def wsgi() -> Flask:
