@@ -668,6 +668,7 @@ def test_practitioner_links_by_code_then_reads_the_agenda(runtime, client, api, 
     assert "confidentialite" in str(seen.params["text"])  # the patient notice, first contact
     linked = doctor.send(f"/start {code}")
     assert "relié à l'agenda de Dr Anne Roux" in str(linked.params["text"])
+    assert api.wait_for(lambda: len(api.sent(chat_id=doctor.chat_id)) == 2)  # linked, then help
     agenda = doctor.send("/agenda")
     assert "Dr Anne Roux - agenda du" in str(agenda.params["text"])
     reused = User(client, api).send(f"/start {code}")  # single use: a stranger again
