@@ -393,10 +393,20 @@ def _notify_patient(ctx: Ctx, appt: Appointment) -> bool:
 
 @dataclass(frozen=True)
 class _Point:
-    """One end of a period as typed: a day and maybe a time (None: that side's default)."""
+    """One end of a period as typed: a day and maybe a time (None: that side's default),
+    or a part of the day ("matin", "après-midi") when no time is given."""
 
     day: date | None
     at: time | None
+    part: str | None = None
+
+
+# what a part of a day blocks, from its start to its end (None: midnight, the next day)
+BLOCK_PARTS: dict[str, tuple[time, time | None]] = {
+    "morning": (time(0), time(12)),
+    "afternoon": (time(12), None),
+    "evening": (time(17), None),
+}
 
 
 def _point(text: str, lang: str, today: date) -> _Point | None:
@@ -409,9 +419,9 @@ def _point(text: str, lang: str, today: date) -> _Point | None:
     if moment is not None and ("T" in text or ":" in text):
         return _Point(moment.date(), moment.time().replace(tzinfo=None))
     when = parse_when(text, lang, today)
-    if when is None or (when.day is None and when.at is None):
+    if when is None or (when.day is None and when.at is None and when.part is None):
         return None
-    return _Point(when.day, when.at)
+    return _Point(when.day, when.at, None if when.at else when.part)
 
 
 def _is_day(token: str, lang: str, today: date) -> bool:
@@ -449,6 +459,13 @@ def parse_period(args: str, lang: str, today: date, tz: tzinfo) -> tuple[datetim
         return None
     first, last = found
     start_day = first.day or today
+    if last is None and first.part is not None:  # "demain matin": that part of that day
+        part_start, part_end = BLOCK_PARTS[first.part]
+        end_day = start_day if part_end else start_day + timedelta(days=1)
+        return (
+            datetime.combine(start_day, part_start, tz),
+            datetime.combine(end_day, part_end or time(0), tz),
+        )
     start = datetime.combine(start_day, first.at or time(0), tz)
     if last is None:
         end = datetime.combine(start_day + timedelta(days=1), time(0), tz)

@@ -197,6 +197,8 @@ def test_absent_with_times_and_ranges(linked):
         "/absent 2026-12-09T08:00 .. 2026-12-09T12:00": (
             at(date(2026, 12, 9), 8), at(date(2026, 12, 9), 12)),
         "/absent demain 14h": (at(date(2026, 12, 8), 14), at(date(2026, 12, 9), 0)),
+        "/absent demain matin": (at(date(2026, 12, 8), 0), at(date(2026, 12, 8), 12)),
+        "/absent demain après-midi": (at(date(2026, 12, 8), 12), at(date(2026, 12, 9), 0)),
     }  # fmt: skip
     for text, (start, end) in cases.items():
         replies = say(linked, text)
@@ -204,7 +206,7 @@ def test_absent_with_times_and_ranges(linked):
             block = session.exec(select(Block)).one()
             session.delete(block)
         assert (block.start, block.end) == (start, end), text
-        if "demain" in text or "8/12" in text:
+        if ("demain" in text or "8/12" in text) and "matin" not in text:
             assert "1. 15:00" in replies[0], text
     assert "Aucun RDV pris" in say(linked, "/absent 9/12")[0]
 
