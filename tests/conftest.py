@@ -64,7 +64,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "sqlite_only: reads the SQLite file itself; skipped on PostgreSQL"
     )
     config.addinivalue_line("markers", "postgres: needs PostgreSQL (CRENEAU_TEST_DATABASE_URL)")
-    config.addinivalue_line("markers", "slow: long; run with CRENEAU_SLOW=1")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

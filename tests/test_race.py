@@ -3,7 +3,7 @@
 gunicorn with 4 sync workers on a fresh, migrated PostgreSQL database; 50 patients (distinct
 numbers, signed Twilio webhooks, parallel threads) walk to the confirmation of the same
 slot, half of them as a 20-minute consultation and half as a 30-minute ECG on the same
-start, then all confirm at once. Rounds: 3 by default, 20 with CRENEAU_SLOW=1.
+start, then all confirm at once. Rounds: 20 (CRENEAU_RACE_ROUNDS to change it).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ pytestmark = [
     ),
 ]
 PATIENTS = 50
-ROUNDS = 20 if os.environ.get("CRENEAU_SLOW") else 3
+ROUNDS = int(os.environ.get("CRENEAU_RACE_ROUNDS", "20"))
 TOKEN = "race-test-auth-token"
 CHOICE = re.compile(r"^(\d+)\. (.+)$", re.M)
 CONFIRMED, TAKEN = "RDV confirm", "vient d'etre pris"  # GSM-7 folds ê to e
