@@ -254,15 +254,9 @@ class Step:
 class Engine:
     """Routes one inbound message to its state handler, after global keywords."""
 
-    def __init__(
-        self,
-        handlers: dict[str, Handler],
-        keyword_handlers: dict[str, Handler],
-        labels: Callable[[str, Context], Text | None],
-    ) -> None:
+    def __init__(self, handlers: dict[str, Handler], keyword_handlers: dict[str, Handler]) -> None:
         self.handlers = handlers
         self.keyword_handlers = keyword_handlers
-        self.labels = labels
 
     def handle(self, conv: Conversation, inbound: Inbound, ctx: Context) -> Outcome:
         text = clean(inbound.text)

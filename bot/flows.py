@@ -37,7 +37,7 @@ from bot.booking import (
     slot_taken,
     start_booking,
 )
-from bot.dialog import label, menu, unexpected
+from bot.dialog import menu, unexpected
 from bot.engine import Engine, Handler, Outcome, Step
 
 __all__ = ["HANDLERS", "KEYWORD_HANDLERS", "build_engine", "slot_taken"]
@@ -87,4 +87,4 @@ KEYWORD_HANDLERS: dict[str, Handler] = {
 
 def build_engine() -> Engine:
     """The engine with the full dialog."""
-    return Engine(HANDLERS, KEYWORD_HANDLERS, label)
+    return Engine(HANDLERS, KEYWORD_HANDLERS)
