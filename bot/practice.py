@@ -14,6 +14,13 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LANGUAGES = ("fr", "en")
 DETAIL_LEVELS = ("full", "initials", "count")
 SUMMARY_DAYS = ("today", "tomorrow")
+# The one Art. 6 basis the notices state (always with Art. 9(2)(h) for health data).
+LEGAL_BASES = {
+    "contract": "6(1)(b)",
+    "public_interest": "6(1)(e)",
+    "legitimate_interest": "6(1)(f)",
+}
+MAX_RETENTION_DAYS = 365  # booking data is not the patient record: a year at most
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,16 @@ class ConsultationType:
 
 
 @dataclass(frozen=True)
+class Operator:
+    """Who runs the service for the practice (the processor, Art. 28): named in the register."""
+
+    name: str = ""
+    address: str = ""
+    contact: str = ""
+    dpo: str = ""
+
+
+@dataclass(frozen=True)
 class Practice:
     name: str
     timezone: str
@@ -86,6 +103,9 @@ class Practice:
     closed: tuple[DateRange, ...] = ()
     phone_region: str = "FR"
     audit_retention_days: int = 365
+    phone: str = ""  # E.164; offered to patients after two misunderstandings
+    legal_basis: str = ""  # a key of LEGAL_BASES; "" only in development
+    operator: Operator = field(default_factory=Operator)
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
     @cached_property
@@ -100,3 +120,8 @@ class Practice:
 
     def is_closed(self, day: date) -> bool:
         return any(day in r for r in self.closed)
+
+    @property
+    def legal_article(self) -> str:
+        """'6(1)(e)' for the chosen basis, '' when the file does not choose one."""
+        return LEGAL_BASES.get(self.legal_basis, "")

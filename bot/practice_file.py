@@ -16,13 +16,18 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
+
 from bot.practice import (
     DETAIL_LEVELS,
     LANGUAGES,
+    LEGAL_BASES,
+    MAX_RETENTION_DAYS,
     SUMMARY_DAYS,
     WEEKDAYS,
     ConsultationType,
     DateRange,
+    Operator,
     Period,
     Practice,
     Practitioner,
@@ -31,11 +36,12 @@ from bot.practice import (
 ID_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
 HHMM_RE = re.compile(r"^(\d{2}):(\d{2})$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-PHONE_RE = re.compile(r"^\+\d{8,15}$")
 REGION_RE = re.compile(r"^[A-Z]{2}$")
+REGION_ALIASES = {"UK": "GB", "EN": "GB", "FX": "FR"}  # common mistakes, with the right code
 MIN_DURATION, MAX_DURATION = 5, 480
 
-TOP_KEYS = ("practice", "practitioners", "consultation_types")
+TOP_KEYS = ("practice", "practitioners", "consultation_types", "operator")
+OPERATOR_KEYS = ("name", "address", "contact", "dpo")
 PRACTICE_REQUIRED = (
     "name",
     "timezone",
@@ -58,6 +64,8 @@ PRACTICE_OPTIONAL = (
     "closed",
     "phone_region",
     "audit_retention_days",
+    "phone",
+    "legal_basis",
 )
 # key -> smallest accepted value
 PRACTICE_INTS = {
@@ -167,6 +175,7 @@ def parse_practice(data: dict[str, Any], source: str = "<practice>") -> Practice
     _unknown_keys(out, "", data, TOP_KEYS)
     section = _table(out, "practice", data.get("practice"), required=True)
     fields = _practice_fields(out, section)
+    fields["operator"] = _operator(out, data.get("operator"))
     locale = fields.get("locale") if fields.get("locale") in LANGUAGES else None
     practitioners = _practitioners(out, data.get("practitioners"))
     types = _consultation_types(out, data.get("consultation_types"), practitioners, locale)
@@ -391,7 +400,46 @@ def _practice_fields(out: _Problems, section: dict[str, Any]) -> dict[str, Any]:
     fields["quiet_hours"] = _quiet_hours(out, where("quiet_hours"), section.get("quiet_hours"))
     fields["closed"] = _date_ranges(out, where("closed"), section.get("closed"))
     fields["phone_region"] = _phone_region(out, where("phone_region"), section.get("phone_region"))
+    _check_retention(out, where("retention_days"), fields["retention_days"])
+    fields["phone"] = _phone(
+        out, where("phone"), section.get("phone"), fields["phone_region"], "the practice's number"
+    )
+    fields["legal_basis"] = _legal_basis(out, where("legal_basis"), section.get("legal_basis"))
     return fields
+
+
+def _check_retention(out: _Problems, where: str, days: int) -> None:
+    """Booking data is deleted when no longer needed: at most MAX_RETENTION_DAYS."""
+    if days > MAX_RETENTION_DAYS:
+        out.add(
+            where,
+            f"{days} days is more than the maximum of {MAX_RETENTION_DAYS}",
+            f"keep booking data {MAX_RETENTION_DAYS} days at most (the dates are in the "
+            "patient record anyway); 30 is usual",
+        )
+
+
+def _legal_basis(out: _Problems, where: str, value: Any) -> str:
+    """The one Art. 6 basis the notices state; "" (not chosen) is refused in production."""
+    if value is None or value == "":
+        return ""
+    if value not in LEGAL_BASES:
+        options = " or ".join(f'"{k}" (Art. {v})' for k, v in LEGAL_BASES.items())
+        out.add(where, f"unknown legal basis {value!r}", f"use {options}")
+        return ""
+    return str(value)
+
+
+def _operator(out: _Problems, value: Any) -> Operator:
+    """The optional [operator] table: who runs the service for the practice (processor)."""
+    table = _table(out, "operator", value, required=False)
+    if not table:
+        return Operator()
+    _unknown_keys(out, "operator", table, OPERATOR_KEYS)
+    texts = {k: _string(out, f"operator.{k}", table.get(k)) for k in OPERATOR_KEYS}
+    if not texts["name"].strip():
+        out.add("operator.name", "missing", 'add name = "..." (the company or person running it)')
+    return Operator(**texts)
 
 
 def _check_timezone(out: _Problems, where: str, name: str) -> None:
@@ -436,15 +484,43 @@ def _notice_version(out: _Problems, where: str, section: dict[str, Any]) -> str:
 
 
 def _phone_region(out: _Problems, where: str, value: Any) -> str:
-    """Default region for national phone numbers: two uppercase letters (ISO 3166)."""
+    """Default region for national phone numbers: a region libphonenumber knows (ISO 3166)."""
     if value is None:
         return "FR"
-    if not isinstance(value, str) or not REGION_RE.match(value):
+    known = phonenumbers.SUPPORTED_REGIONS
+    if not isinstance(value, str) or not REGION_RE.match(value) or value not in known:
+        alias = REGION_ALIASES.get(str(value).upper()) if isinstance(value, str) else None
+        if alias is None and isinstance(value, str) and value.upper() in known:
+            alias = value.upper()
+        hint = f'did you mean "{alias}"? ' if alias else ""
         out.add(
-            where, f"invalid region {value!r}", 'use a two-letter uppercase country code, e.g. "FR"'
+            where,
+            f"invalid region {value!r}",
+            f'{hint}use a two-letter uppercase ISO 3166 country code, e.g. "FR"',
         )
         return "FR"
     return value
+
+
+def _phone(out: _Problems, where: str, value: Any, region: str, what: str) -> str:
+    """Empty, or a valid phone number (libphonenumber), returned in E.164 form."""
+    if value is None or value == "":
+        return ""
+    fix = f'write {what} in E.164 form ("+" and the country code, e.g. "+33612345678") or ""'
+    if not isinstance(value, str):
+        out.add(where, f"must be a string, got {_kind(value)}", fix)
+        return ""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        out.add(where, f"invalid phone number {value!r}", fix)
+        return ""
+    if not value.strip().startswith("+"):
+        out.add(where, f"{value!r} is not in international form", fix)
+        return ""
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 # ---- [[practitioners]] -----------------------------------------------------------------
@@ -490,11 +566,12 @@ def _practitioner(out: _Problems, where: str, table: dict[str, Any]) -> Practiti
     _unknown_keys(out, where, table, PRACTITIONER_KEYS)
     at = functools.partial(_join, where)
     chat_id = table.get("summary_telegram_chat_id", 0)
-    if isinstance(chat_id, bool) or not isinstance(chat_id, int):
+    if chat_id != 0 or isinstance(chat_id, bool):
         out.add(
             at("summary_telegram_chat_id"),
-            f"must be an integer, got {_kind(chat_id)}",
-            "write the Telegram chat id as a number, or 0 when not linked",
+            f"a chat id typed by hand ({chat_id!r}) is refused: a summary goes only to a "
+            "chat linked by the practitioner's one-time code",
+            f"write 0 and run `creneau practitioner link {table.get('id') or 'ID'}`",
         )
         chat_id = 0
     return Practitioner(
@@ -510,22 +587,10 @@ def _practitioner(out: _Problems, where: str, table: dict[str, Any]) -> Practiti
             out, at("summary_detail"), table.get("summary_detail"), DETAIL_LEVELS, "initials"
         ),
         summary_telegram_chat_id=chat_id,
-        summary_phone=_summary_phone(out, at("summary_phone"), table.get("summary_phone")),
+        summary_phone=_phone(
+            out, at("summary_phone"), table.get("summary_phone"), "FR", "the SMS summary number"
+        ),
     )
-
-
-def _summary_phone(out: _Problems, where: str, value: Any) -> str:
-    """Empty, or an E.164-looking number for the SMS summary."""
-    if value is None or value == "":
-        return ""
-    if not isinstance(value, str) or not PHONE_RE.match(value.replace(" ", "")):
-        out.add(
-            where,
-            f"invalid phone number {value!r}",
-            'write it in E.164 form ("+" then 8 to 15 digits, e.g. "+33612345678") or ""',
-        )
-        return ""
-    return value.replace(" ", "")
 
 
 def _hours(out: _Problems, where: str, value: Any) -> dict[int, tuple[Period, ...]]:

@@ -37,6 +37,9 @@ class Settings:
     telegram_api_base_url: str = "https://api.telegram.org"
     port: int = 8000
     var_dir: Path = VAR_DIR
+    secret_key: str = ""  # signs desk sessions and CSRF tokens (CRENEAU_SECRET_KEY)
+    operator: str = ""  # who runs CLI commands that touch personal data (CRENEAU_OPERATOR)
+    metrics_token: str = ""  # bearer token of GET /metrics (CRENEAU_METRICS_TOKEN); "" = off
 
     @property
     def production(self) -> bool:
@@ -88,6 +91,9 @@ class Settings:
             ).rstrip("/"),
             port=_port(env.get("PORT", "8000")),
             var_dir=var_dir,
+            secret_key=_secret_key(env, mode, var_dir),
+            operator=env.get("CRENEAU_OPERATOR", "").strip(),
+            metrics_token=env.get("CRENEAU_METRICS_TOKEN", "").strip(),
         )
         settings.vault()  # fail now, not at the first message
         if settings.production:
@@ -130,8 +136,17 @@ def _keys(env: Mapping[str, str], mode: str, var_dir: Path) -> tuple[str, str]:
     return data or stored["CRENEAU_DATA_KEYS"], index or stored["CRENEAU_INDEX_KEY"]
 
 
+def _secret_key(env: Mapping[str, str], mode: str, var_dir: Path) -> str:
+    """CRENEAU_SECRET_KEY; in development, generated once into var/ when unset."""
+    value = env.get("CRENEAU_SECRET_KEY", "").strip()
+    if value or mode == "production":
+        return value
+    return _dev_keys(var_dir)["CRENEAU_SECRET_KEY"]
+
+
 def _dev_keys(var_dir: Path) -> dict[str, str]:
-    """Development keys, generated once into var/ with mode 0600."""
+    """Development keys, generated once into var/ with mode 0600 (a key added to the
+    product later is appended to an existing file)."""
     path = var_dir / DEV_KEYS_FILE
     if not path.exists():
         var_dir.mkdir(parents=True, exist_ok=True)
@@ -139,6 +154,15 @@ def _dev_keys(var_dir: Path) -> dict[str, str]:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
         with os.fdopen(fd, "w") as fh:
             fh.write(content)
+    values = _read_env_file(path)
+    if "CRENEAU_SECRET_KEY" not in values:
+        with path.open("a") as fh:
+            fh.write(f"CRENEAU_SECRET_KEY={generate_key()}\n")
+        values = _read_env_file(path)
+    return values
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
     values = {}
     for line in path.read_text().splitlines():
         name, _, value = line.partition("=")

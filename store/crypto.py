@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 FORMAT = b"\x01"  # version byte of the token layout: FORMAT | len(key id) | key id | nonce | ct
 NONCE_BYTES = 12
+TAG_BYTES = 16
 KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
@@ -83,27 +84,36 @@ class KeyRing:
         return FORMAT + bytes([len(kid)]) + kid + nonce + sealed
 
     def key_id(self, token: bytes) -> str:
-        """The id of the key that sealed token."""
-        if not token or token[:1] != FORMAT:
+        """The id of the key that sealed token (CryptoError for anything malformed)."""
+        if not isinstance(token, bytes | bytearray | memoryview) or len(token) < 2:
+            raise CryptoError("ciphertext too short or not bytes")
+        token = bytes(token)
+        if token[:1] != FORMAT:
             raise CryptoError("unknown ciphertext format")
         n = token[1]
+        if n == 0 or len(token) < 2 + n + NONCE_BYTES + TAG_BYTES:
+            raise CryptoError("ciphertext truncated")
         return token[2 : 2 + n].decode("ascii", "replace")
 
     def decrypt(self, token: bytes, associated: bytes) -> bytes:
-        """Open token; raise CryptoError if it was altered, moved or its key is unknown."""
+        """Open token; raise CryptoError if it was altered, truncated, moved or its key is
+        unknown (every decoding failure is a CryptoError, never an IndexError or ValueError)."""
         kid = self.key_id(token)
         aead = self._aead.get(kid)
         if aead is None:
             raise CryptoError(f"ciphertext sealed with unknown key id {kid!r}")
-        body = token[2 + len(kid.encode()) :]
+        body = bytes(token)[2 + len(kid.encode()) :]
         nonce, sealed = body[:NONCE_BYTES], body[NONCE_BYTES:]
         try:
             return aead.decrypt(nonce, sealed, associated)
-        except InvalidTag as exc:
+        except (InvalidTag, ValueError) as exc:
             raise CryptoError("ciphertext failed authentication (tampered or moved)") from exc
 
     def decrypt_text(self, token: bytes, associated: bytes) -> str:
-        return self.decrypt(token, associated).decode()
+        try:
+            return self.decrypt(token, associated).decode()
+        except UnicodeDecodeError as exc:
+            raise CryptoError("ciphertext does not hold text") from exc
 
     def is_current(self, token: bytes) -> bool:
         """Whether token is already sealed under the primary key."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from store.address import index_value
-from store.crypto import BlindIndex, KeyRing, aad
+from store.crypto import BlindIndex, CryptoError, KeyRing, aad
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,10 @@ class Vault:
         return self.seal(table, column, row_id, json.dumps(value, separators=(",", ":")))
 
     def open_json(self, table: str, column: str, row_id: str, token: bytes) -> Any:
-        return json.loads(self.open(table, column, row_id, token))
+        try:
+            return json.loads(self.open(table, column, row_id, token))
+        except ValueError as exc:  # authenticated but not JSON: treat as unreadable too
+            raise CryptoError("ciphertext does not hold JSON") from exc
 
     def address_index(self, practice_id: str, channel: str, normalised: str) -> str:
         return self.index(practice_id, index_value(channel, normalised))

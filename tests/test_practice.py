@@ -185,11 +185,27 @@ def test_quiet_hours_may_be_within_one_day() -> None:
 
 def test_summary_phone_e164_accepted() -> None:
     data = example_data()
-    data["practitioners"][0]["summary_phone"] = "+33612345678"
-    data["practitioners"][0]["summary_telegram_chat_id"] = -100123
+    data["practitioners"][0]["summary_phone"] = "+33 6 12 34 56 78"
     roux = parse_practice(data).practitioners[0]
     assert roux.summary_phone == "+33612345678"
-    assert roux.summary_telegram_chat_id == -100123
+    assert roux.summary_telegram_chat_id == 0
+
+
+def test_new_practice_fields() -> None:
+    data = example_data()
+    data["practice"]["phone"] = "+33 4 78 00 00 00"
+    data["practice"]["legal_basis"] = "contract"
+    data["operator"] = {"name": "Ops SAS", "contact": "ops@example.org"}
+    practice = parse_practice(data)
+    assert practice.phone == "+33478000000"
+    assert (practice.legal_basis, practice.legal_article) == ("contract", "6(1)(b)")
+    assert (practice.operator.name, practice.operator.contact) == ("Ops SAS", "ops@example.org")
+
+
+def test_legal_basis_optional_until_production() -> None:
+    data = example_data()
+    data["practice"].pop("legal_basis", None)
+    assert parse_practice(data).legal_article == ""
 
 
 def test_preparation_question_optional() -> None:
@@ -282,6 +298,12 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ("bad-practice-id", _set("practice.id", "Lilas!"), "practice.id", "lowercase"),
     ("bad-notice-version", _set("practice.notice_version", ""), "practice.notice_version", "2026"),
     ("bad-phone-region", _set("practice.phone_region", "fr"), "practice.phone_region", '"FR"'),
+    ("uk-phone-region", _set("practice.phone_region", "UK"), "practice.phone_region", '"GB"'),
+    ("unknown-phone-region", _set("practice.phone_region", "ZZ"), "practice.phone_region", "ISO"),
+    ("too-long-retention", _set("practice.retention_days", 400), "practice.retention_days", "365"),
+    ("bad-legal-basis", _set("practice.legal_basis", "soins"), "practice.legal_basis", "6(1)(e)"),
+    ("bad-practice-phone", _set("practice.phone", "+3361"), "practice.phone", "E.164"),
+    ("operator-without-name", _set("operator", {"contact": "a@b.c"}), "operator.name", "name"),
     ("bad-quiet-hours", _set("practice.quiet_hours", "20h-8h"), "practice.quiet_hours", "HH:MM"),
     (
         "quiet-hours-empty-window",
@@ -403,7 +425,19 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "bad-chat-id",
         _set("practitioners.0.summary_telegram_chat_id", "123"),
         "practitioners[0].summary_telegram_chat_id",
-        "number",
+        "practitioner link",
+    ),
+    (
+        "hand-typed-chat-id",
+        _set("practitioners.0.summary_telegram_chat_id", -100123),
+        "practitioners[0].summary_telegram_chat_id",
+        "practitioner link roux",
+    ),
+    (
+        "invalid-summary-phone",
+        _set("practitioners.0.summary_phone", "+33012345678"),
+        "practitioners[0].summary_phone",
+        "E.164",
     ),
     (
         "bad-summary-phone",
