@@ -20,6 +20,21 @@ LEGAL_BASES = {
     "public_interest": "6(1)(e)",
     "legitimate_interest": "6(1)(f)",
 }
+# How every text (short notice, INFO, register, kit) names the basis: one wording each.
+LEGAL_BASIS_TEXT = {
+    "fr": {
+        "contract": "contrat de soins (RGPD art. 6.1.b et 9.2.h)",
+        "public_interest": "mission d'intérêt public (RGPD art. 6.1.e et 9.2.h)",
+        "legitimate_interest": "intérêt légitime (RGPD art. 6.1.f et 9.2.h)",
+        "": "à préciser par le cabinet (RGPD art. 9.2.h)",
+    },
+    "en": {
+        "contract": "care contract (GDPR Art. 6(1)(b) and 9(2)(h))",
+        "public_interest": "task in the public interest (GDPR Art. 6(1)(e) and 9(2)(h))",
+        "legitimate_interest": "legitimate interest (GDPR Art. 6(1)(f) and 9(2)(h))",
+        "": "to be stated by the practice (GDPR Art. 9(2)(h))",
+    },
+}
 MAX_RETENTION_DAYS = 365  # booking data is not the patient record: a year at most
 
 
@@ -125,3 +140,8 @@ class Practice:
     def legal_article(self) -> str:
         """'6(1)(e)' for the chosen basis, '' when the file does not choose one."""
         return LEGAL_BASES.get(self.legal_basis, "")
+
+    def legal_basis_text(self, lang: str) -> str:
+        """The basis as every notice prints it, in lang (the same words everywhere)."""
+        texts = LEGAL_BASIS_TEXT.get(lang, LEGAL_BASIS_TEXT["en"])
+        return texts.get(self.legal_basis, texts[""])

@@ -29,7 +29,7 @@ def test_check_ok_and_errors(tmp_path):
 def test_keys_generate_prints_settings_format():
     out = CliRunner().invoke(main, ["keys", "generate"]).output
     lines = dict(line.split("=", 1) for line in out.strip().splitlines())
-    assert set(lines) == {"CRENEAU_DATA_KEYS", "CRENEAU_INDEX_KEY"}
+    assert set(lines) == {"CRENEAU_DATA_KEYS", "CRENEAU_INDEX_KEY", "CRENEAU_SECRET_KEY"}
     assert ":" in lines["CRENEAU_DATA_KEYS"]
 
 

@@ -12,7 +12,7 @@ import time_machine
 from click.testing import CliRunner
 from sqlmodel import select
 
-from channels import cli_data
+from channels.cli import data as cli_data
 from store.crypto import generate_key
 from store.models import Appointment, AuditEvent, Patient
 from tests.conftest import env_for

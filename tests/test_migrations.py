@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect, text
 
-from channels.cli_db import db as db_command
+from channels.cli.db import db as db_command
 from store import migrations
 from store.db import Database
 from tests import pg

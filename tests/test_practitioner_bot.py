@@ -11,7 +11,7 @@ from sqlmodel import select
 from bot.slots import next_slots
 from channels import practitioner_bot as pbot
 from channels.cli import main
-from channels.cli_practitioner import COMMANDS
+from channels.cli.practitioner import COMMANDS
 from channels.runtime import Runtime
 from channels.settings import Settings
 from store.context import busy_intervals

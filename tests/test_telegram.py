@@ -631,7 +631,7 @@ def test_only_replies_reach_an_opted_out_patient(runtime: Runtime) -> None:
 def test_set_webhook_registers_the_public_url_with_the_secret(
     env: dict[str, str], api: FakeBotAPI
 ) -> None:
-    from channels.cli_telegram import telegram
+    from channels.cli.telegram import telegram
 
     result = CliRunner().invoke(telegram, ["set-webhook"], env=env)
     assert result.exit_code == 0, result.output
@@ -645,7 +645,7 @@ def test_set_webhook_registers_the_public_url_with_the_secret(
 def test_polling_feeds_updates_to_the_same_handling(
     runtime: Runtime, api: FakeBotAPI, client: FlaskClient
 ) -> None:
-    from channels.cli_telegram import _bot, poll_updates
+    from channels.cli.telegram import _bot, poll_updates
 
     user = User(client, api)
     api.updates = [user.message_update("/start")]

@@ -5,15 +5,12 @@ from __future__ import annotations
 import click
 from sqlalchemy.engine import make_url
 
-from channels.settings import Settings, SettingsError
+from channels.cli._common import settings
 
 
 def _url() -> str:
     """The configured DATABASE_URL (the same settings as every other process)."""
-    try:
-        return Settings.from_env().database_url
-    except SettingsError as exc:
-        raise click.ClickException(f"configuration: {exc}") from exc
+    return settings().database_url
 
 
 def _shown(url: str) -> str:

@@ -1,6 +1,6 @@
 """`creneau telegram set-webhook|poll` and `creneau worker`.
 
-Attached to the main group in channels/cli.py. The runtime is read from the environment
+Attached to the main group in channels/cli/__init__.py. The runtime is read from the environment
 when a command runs, never at import time.
 """
 
@@ -8,27 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import click
 from telegram import Bot
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
+from channels.cli._common import runtime as cli_runtime
+from channels.cli._common import until_signal
 from channels.runtime import Runtime, configure_logging
 from channels.telegram import ALLOWED_UPDATES, WEBHOOK_PATH, handle_safely
 
 log = logging.getLogger(__name__)
 POLL_TIMEOUT = 10  # seconds Telegram holds a getUpdates call open
-
-
-def _runtime() -> Runtime:
-    from channels.cli import _runtime as build  # late: channels.cli imports this module
-
-    return build()
 
 
 def _bot(runtime: Runtime, timeout: float = 10.0) -> Bot:
@@ -44,23 +37,6 @@ def _bot(runtime: Runtime, timeout: float = 10.0) -> Bot:
     )
 
 
-@contextmanager
-def _until_signal() -> Iterator[threading.Event]:
-    """An event set by SIGTERM or SIGINT (handlers restored afterwards)."""
-    stop = threading.Event()
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main:
-        for sig in previous:
-            signal.signal(sig, lambda *_: stop.set())
-    try:
-        yield stop
-    finally:
-        if in_main:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-
 @click.group()
 def telegram() -> None:
     """Telegram: register the webhook, or poll without a public URL."""
@@ -69,7 +45,7 @@ def telegram() -> None:
 @telegram.command("set-webhook")
 def set_webhook() -> None:
     """Point the bot at PUBLIC_BASE_URL + /telegram/webhook, with the secret header."""
-    runtime = _runtime()
+    runtime = cli_runtime()
     settings = runtime.settings
     if not settings.public_base_url:
         raise click.ClickException("PUBLIC_BASE_URL is not set (the public https:// origin)")
@@ -96,9 +72,9 @@ def poll() -> None:
     from channels.worker import run_worker
 
     configure_logging()
-    runtime = _runtime()
+    runtime = cli_runtime()
     bot = _bot(runtime)
-    with _until_signal() as stop:
+    with until_signal() as stop:
         worker = threading.Thread(target=run_worker, args=(runtime, stop), name="worker")
         worker.start()
         try:
@@ -139,6 +115,6 @@ def worker() -> None:
     from channels.worker import run_worker
 
     configure_logging()
-    runtime = _runtime()
-    with _until_signal() as stop:
+    runtime = cli_runtime()
+    with until_signal() as stop:
         run_worker(runtime, stop)

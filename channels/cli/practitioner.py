@@ -1,19 +1,18 @@
 """`creneau agenda`, `summary`, `clock` and `practitioner link|unlink`.
 
-Attached to the main group in channels/cli.py. The runtime is read from the environment
+Attached to the main group in channels/cli/__init__.py. The runtime is read from the environment
 when a command runs, never at import time. Reading an agenda is an audited access.
 """
 
 from __future__ import annotations
 
-import signal
-import threading
 from datetime import date, datetime
 
 import click
 
 from bot.practice import Practitioner
-from channels.cli_data import actor, cli_runtime
+from channels.cli._common import actor, operator_option, until_signal
+from channels.cli._common import runtime as cli_runtime
 from channels.runtime import Runtime, configure_logging
 from store import audit
 from store.agenda import day_agenda, summary_text
@@ -53,6 +52,7 @@ PRACTITIONER_OPTION = click.option(
 @click.command()
 @DATE_OPTION
 @PRACTITIONER_OPTION
+@operator_option
 def agenda(day_text: str | None, pid: str | None) -> None:
     """Print a day's agenda at full detail (an audited access)."""
     runtime = cli_runtime()
@@ -65,7 +65,7 @@ def agenda(day_text: str | None, pid: str | None) -> None:
             audit.record(
                 session,
                 practice.id,
-                actor(),
+                actor(runtime),
                 "agenda_access",
                 practitioner.id,
                 f"day={day.isoformat()} entries={len(entries)}",
@@ -80,6 +80,7 @@ def agenda(day_text: str | None, pid: str | None) -> None:
 @click.command()
 @DATE_OPTION
 @PRACTITIONER_OPTION
+@operator_option
 def summary(day_text: str | None, pid: str | None) -> None:
     """Queue the daily summary now (whatever was already sent today)."""
     runtime = cli_runtime()
@@ -101,15 +102,8 @@ def clock() -> None:
 
     configure_logging()
     runtime = cli_runtime()
-    stop = threading.Event()
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: stop.set())
-    try:
+    with until_signal() as stop:
         run_clock(runtime, stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @click.group()
@@ -125,6 +119,7 @@ def practitioner() -> None:
     default="",
     help="The bot's @username, for a t.me deep link ($TELEGRAM_BOT_USERNAME).",
 )
+@operator_option
 def link(practitioner_id: str, bot_username: str) -> None:
     """Print a one-time code (24 h, single use) to send to the bot from the practitioner's chat."""
     from channels.practitioner_bot import CODE_TTL, create_link_code
@@ -134,7 +129,9 @@ def link(practitioner_id: str, bot_username: str) -> None:
     now = utcnow()
     with runtime.db.write() as session:
         code = create_link_code(session, runtime.practice, practitioner_id, now)
-        audit.record(session, runtime.practice.id, actor(), "link_code_created", practitioner_id)
+        audit.record(
+            session, runtime.practice.id, actor(runtime), "link_code_created", practitioner_id
+        )
     hours = int(CODE_TTL.total_seconds() // 3600)
     click.echo(f"One-time code for {practitioner_id}, valid {hours} h, single use.")
     username = bot_username.lstrip("@")
@@ -145,6 +142,7 @@ def link(practitioner_id: str, bot_username: str) -> None:
 
 @practitioner.command("unlink")
 @click.argument("practitioner_id")
+@operator_option
 def unlink_command(practitioner_id: str) -> None:
     """Forget the practitioner's Telegram chat (and any pending code)."""
     from channels.practitioner_bot import unlink
@@ -153,7 +151,9 @@ def unlink_command(practitioner_id: str) -> None:
     _practitioners(runtime, practitioner_id)
     with runtime.db.write() as session:
         done = unlink(session, runtime.practice, practitioner_id)
-        audit.record(session, runtime.practice.id, actor(), "practitioner_unlink", practitioner_id)
+        audit.record(
+            session, runtime.practice.id, actor(runtime), "practitioner_unlink", practitioner_id
+        )
     click.echo(f"{practitioner_id}: {'unlinked' if done else 'was not linked'}")
 
 

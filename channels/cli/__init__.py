@@ -1,4 +1,8 @@
-"""The `creneau` command line."""
+"""The `creneau` command line: the main group and the commands that run the service.
+
+Other commands live in this package's modules (data, practitioner, telegram, db), each
+attached here; what they share (runtime, operator, signals) is in `_common`.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +11,14 @@ import sys
 import click
 
 from bot.practice_file import PracticeError, load_practice
-from channels.runtime import Runtime, configure_logging
-from channels.settings import Settings, SettingsError
+from channels.cli import data, db, practitioner, telegram
+from channels.cli._common import group_operator_option, runtime, settings
+from channels.runtime import configure_logging
 from store.crypto import generate_key
 
 
-def _runtime() -> Runtime:
-    try:
-        runtime = Runtime(Settings.from_env())
-        runtime.practice  # noqa: B018  (validate the practice file at start)
-    except SettingsError as exc:
-        raise click.ClickException(f"configuration: {exc}") from exc
-    except PracticeError as exc:
-        raise click.ClickException(f"practice file {exc.source}:\n{exc}") from exc
-    return runtime
-
-
 @click.group()
+@group_operator_option
 def main() -> None:
     """Créneau: book, move and cancel appointments by SMS or Telegram."""
 
@@ -47,14 +42,14 @@ def chat(ident: str, lang: str | None) -> None:
     from channels.console import chat as run_chat
 
     configure_logging(level=40)
-    run_chat(_runtime().assistant, ident, lang)
+    run_chat(runtime().assistant, ident, lang)
 
 
 @main.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 def check(file: str | None) -> None:
     """Validate the practice file; every error names the field and the fix."""
-    path = file or str(Settings.from_env().practice_file)
+    path = file or str(settings().practice_file)
     try:
         practice = load_practice(path)
     except PracticeError as exc:
@@ -74,12 +69,14 @@ def keys() -> None:
 
 @keys.command("generate")
 def keys_generate() -> None:
-    """Print new keys in the settings format (keep them secret, never commit them)."""
+    """Print new keys and a desk secret in the settings format (keep them secret, never
+    commit them)."""
     from datetime import UTC, datetime
 
     kid = "k" + datetime.now(UTC).strftime("%Y%m%d%H%M")
     click.echo(f"CRENEAU_DATA_KEYS={kid}:{generate_key()}")
     click.echo(f"CRENEAU_INDEX_KEY={generate_key()}")
+    click.echo(f"CRENEAU_SECRET_KEY={generate_key()}")
 
 
 @main.command()
@@ -89,7 +86,7 @@ def serve(port: int | None) -> None:
     from channels.serve import serve as run
 
     configure_logging()
-    run(_runtime(), port)
+    run(runtime(), port)
 
 
 @main.command()
@@ -99,24 +96,12 @@ def web(port: int | None) -> None:
     from channels.serve import serve as run
 
     configure_logging()
-    run(_runtime(), port, background=False)
+    run(runtime(), port, background=False)
 
 
-from channels.cli_practitioner import COMMANDS as _PRACTITIONER_COMMANDS  # noqa: E402
-
-for _command in _PRACTITIONER_COMMANDS:
+for _command in practitioner.COMMANDS:
     main.add_command(_command)
-
-from channels.cli_data import attach as _attach_data_commands  # noqa: E402
-
-_attach_data_commands(main)
-
-from channels.cli_telegram import telegram as _telegram  # noqa: E402
-from channels.cli_telegram import worker as _worker  # noqa: E402
-
-main.add_command(_telegram)
-main.add_command(_worker)
-
-from channels.cli_db import db as _db  # noqa: E402
-
-main.add_command(_db)
+data.attach(main)
+main.add_command(telegram.telegram)
+main.add_command(telegram.worker)
+main.add_command(db.db)

@@ -1,13 +1,13 @@
 """`creneau` commands for the data lifecycle: purge, patient export/erase, key rotation, audit
 log, processing register, end-of-contract export and wipe, breach report.
 
-Every command that reads personal data writes an audit event (actor `cli:<os user>`, no
-personal data). Attach them to the main group with `attach(main)`.
+Every command that reads or changes personal data writes an audit event in the name of
+the operator (`--operator` or CRENEAU_OPERATOR; no personal data). Attached to the main
+group with `attach(main)`.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import sys
@@ -18,6 +18,7 @@ from typing import Any
 import click
 from sqlmodel import col, select
 
+from channels.cli._common import actor, operator_option, record, runtime
 from channels.runtime import Runtime
 from store import audit
 from store.address import AddressError
@@ -36,27 +37,11 @@ from store.models import AuditEvent, Patient, utcnow
 DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
-def cli_runtime() -> Runtime:
-    from channels.cli import _runtime as build
-
-    return build()
-
-
-def actor() -> str:
-    """`cli:<os user>`: who ran the command, for the audit log."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = f"uid{os.getuid()}"
-    return f"cli:{user}"[:64]
-
-
 def _record(
     rt: Runtime, action: str, subject: str | None = None, detail: str | None = None
 ) -> None:
-    """One audit event in its own transaction."""
-    with rt.db.write() as session:
-        audit.record(session, rt.practice.id, actor(), action, subject, detail)
+    """One audit event in its own transaction, in the operator's name."""
+    record(rt, action, subject, detail)
 
 
 def _compact(rt: Runtime) -> None:
@@ -78,11 +63,12 @@ def _local_start(rt: Runtime, day: date) -> datetime:
 
 @click.command("purge")
 @click.option("--dry-run", is_flag=True, help="Count what would go, delete nothing.")
+@operator_option
 def purge_cmd(dry_run: bool) -> None:
     """Apply the retention rules now (appointments, answers, conversations, ids, audit)."""
-    rt = cli_runtime()
+    rt = runtime()
     with rt.db.write() as session:
-        counts = purge(session, rt.practice, utcnow(), dry_run=dry_run, actor=actor())
+        counts = purge(session, rt.practice, utcnow(), dry_run=dry_run, actor=actor(rt))
     if not dry_run:
         _compact(rt)
     click.echo("Would delete (dry run):" if dry_run else "Deleted:")
@@ -128,9 +114,10 @@ def patient_group() -> None:
     type=click.Path(dir_okay=False, writable=True),
     help="Write the JSON to this file (mode 600) instead of the terminal.",
 )
+@operator_option
 def patient_export(phone: str | None, telegram: str | None, out: str | None) -> None:
     """Everything held about one patient, as JSON (right of access and portability)."""
-    rt = cli_runtime()
+    rt = runtime()
     data: dict[str, Any] | None = None
     with rt.db.write() as session:
         patient = _find(rt, session, phone, telegram)
@@ -140,7 +127,7 @@ def patient_export(phone: str | None, telegram: str | None, out: str | None) -> 
             audit.record(
                 session,
                 rt.practice.id,
-                actor(),
+                actor(rt),
                 "patient_export",
                 patient.id,
                 f"appointments={len(data['appointments'])}",
@@ -165,9 +152,10 @@ def _write_private(path: Path, text: str) -> None:
 @patient_group.command("erase")
 @_address_options
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@operator_option
 def patient_erase(phone: str | None, telegram: str | None, yes: bool) -> None:
     """Erase a patient: future appointments cancelled and unlinked, everything else deleted."""
-    rt = cli_runtime()
+    rt = runtime()
     with rt.db.read() as session:
         found = _find(rt, session, phone, telegram)
     if found is None:
@@ -178,7 +166,7 @@ def patient_erase(phone: str | None, telegram: str | None, yes: bool) -> None:
         patient = session.get(Patient, found.id)
         if patient is None:
             raise click.ClickException("the patient was erased meanwhile")
-        counts = erase(session, rt.vault, rt.practice, patient, utcnow(), actor=actor())
+        counts = erase(session, rt.vault, rt.practice, patient, utcnow(), actor=actor(rt))
     _compact(rt)
     click.echo("Erased: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
 
@@ -189,11 +177,12 @@ def patient_erase(phone: str | None, telegram: str | None, yes: bool) -> None:
 @click.command("rotate")
 @click.option("--batch-size", default=200, show_default=True, help="Rows per transaction.")
 @click.option("--verify", is_flag=True, help="Also authenticate ciphertexts already current.")
+@operator_option
 def keys_rotate(batch_size: int, verify: bool) -> None:
     """Re-encrypt everything under the first key of CRENEAU_DATA_KEYS (resumable)."""
     from store.rotation import count_sealed, rotate
 
-    rt = cli_runtime()
+    rt = runtime()
     with click.progressbar(
         length=count_sealed(rt.db), label="re-encrypting", file=sys.stderr
     ) as bar:
@@ -204,7 +193,7 @@ def keys_rotate(batch_size: int, verify: bool) -> None:
             progress=bar.update,
             verify=verify,
             practice_id=rt.practice.id,
-            actor=actor(),
+            actor=actor(rt),
         )
     click.echo(f"primary key: {rt.vault.ring.primary_id}")
     click.echo(
@@ -229,9 +218,10 @@ def keys_rotate(batch_size: int, verify: bool) -> None:
 @click.command("audit")
 @click.option("--since", type=DAY, default=None, help="First local day (YYYY-MM-DD).")
 @click.option("--limit", default=1000, show_default=True, help="At most this many events.")
+@operator_option
 def audit_cmd(since: datetime | None, limit: int) -> None:
     """List audit events (who, what, when; pseudonymous ids only), oldest first."""
-    rt = cli_runtime()
+    rt = runtime()
     query = select(AuditEvent).where(AuditEvent.practice_id == rt.practice.id)
     if since is not None:
         query = query.where(col(AuditEvent.at) >= _local_start(rt, since.date()))
@@ -257,7 +247,7 @@ def register_cmd(lang: str | None) -> None:
     """Print the processing-register entry, then the full privacy notice."""
     from channels.register import full_notice, register_text
 
-    rt = cli_runtime()
+    rt = runtime()
     lang = lang or rt.practice.locale
     click.echo(register_text(rt.practice, rt.settings, lang))
     click.echo("-" * 72 + "\n")
@@ -269,9 +259,10 @@ def register_cmd(lang: str | None) -> None:
 
 @click.command("export-all")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@operator_option
 def export_all_cmd(file: str) -> None:
     """Hand back all the practice's data, decrypted: a zip with one JSON file per table."""
-    rt = cli_runtime()
+    rt = runtime()
     with rt.db.read() as session:
         total = sum(count_rows(session, rt.practice).values())
         with click.progressbar(length=total, label="exporting", file=sys.stderr) as bar:
@@ -295,9 +286,10 @@ def export_all_cmd(file: str) -> None:
 @click.option(
     "--confirm", "confirm_name", metavar="NAME", help="The practice name, exactly (for scripts)."
 )
+@operator_option
 def wipe_cmd(confirm_name: str | None) -> None:
     """Delete every row of the practice in every table (end of contract; irreversible)."""
-    rt = cli_runtime()
+    rt = runtime()
     name = rt.practice.name
     if confirm_name is None:
         confirm_name = click.prompt(
@@ -306,7 +298,7 @@ def wipe_cmd(confirm_name: str | None) -> None:
     if confirm_name != name:
         raise click.ClickException("the name does not match: nothing deleted")
     with rt.db.write() as session:
-        counts = wipe(session, rt.practice, actor=actor())
+        counts = wipe(session, rt.practice, actor=actor(rt))
     _compact(rt)
     click.echo("Deleted:")
     for table, n in counts.items():
@@ -318,11 +310,12 @@ def wipe_cmd(confirm_name: str | None) -> None:
 @click.option("--from", "start", type=DAY, required=True, help="First local day (YYYY-MM-DD).")
 @click.option("--to", "end", type=DAY, required=True, help="Last local day, included.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@operator_option
 def breach_report_cmd(start: datetime, end: datetime, as_json: bool) -> None:
     """Data categories and numbers of patients and appointments a period concerns (Art. 33)."""
     from store.lifecycle import breach_report
 
-    rt = cli_runtime()
+    rt = runtime()
     lo = _local_start(rt, start.date())
     hi = _local_start(rt, end.date() + timedelta(days=1))
     if hi <= lo:
