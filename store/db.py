@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from store import (
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 10_000
+CHECKPOINT_WAIT_MS = 2_000
 VERSION_TABLE = "alembic_version"
 
 
@@ -95,6 +97,27 @@ class Database:
             yield leading
         finally:
             _release(conn, key if leading else None)
+
+    def checkpoint(self) -> bool:
+        """SQLite: copy the WAL into the database and truncate it, so deleted values (zeroed
+        in place by secure_delete) leave no old page version behind; False when a reader
+        kept it busy (the next erasure or purge tries again). PostgreSQL: nothing to do."""
+        if not self.is_sqlite:
+            return True
+        conn = self.engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+            busy = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cur.close()
+        except sqlite3.OperationalError:
+            busy = 1
+        finally:
+            conn.close()
+        if busy:
+            log.warning("WAL checkpoint postponed: the database was busy")
+        return not busy
 
     def ping(self) -> bool:
         """Whether the database answers."""

@@ -27,6 +27,7 @@ from store import audit
 from store.address import normalise
 from store.crypto import CryptoError
 from store.db import Database
+from store.erasure import erase
 from store.models import (
     Appointment,
     AuditEvent,
@@ -39,12 +40,13 @@ from store.models import (
     ProcessedMessage,
     RateLimit,
 )
-from store.ratelimit import sender_key
-from store.service import erase_patient
 from store.vault import Vault
 
+__all__ = ["erase", "export_all", "export_patient", "find_patient", "purge", "wipe"]
+
 CONVERSATION_IDLE = timedelta(hours=24)
-PROCESSED_KEEP = timedelta(hours=48)
+REPLY_KEEP = timedelta(hours=48)  # a processed message's stored reply, for provider retries
+PENDING_KEEP = timedelta(hours=48)  # a message not sent within this is past its use
 CLAIM_KEEP = timedelta(days=7)  # scheduler claims: today's guard, and the last summary's date
 RATE_LIMIT_KEEP = timedelta(days=1)  # windows last minutes; a counter left by a quiet sender
 FAILED_OUTBOX_KEEP = timedelta(hours=48)
@@ -101,24 +103,27 @@ def _chunks(ids: list[str]) -> Iterator[list[str]]:
         yield ids[i : i + CHUNK]
 
 
+def processed_keep(practice: Practice) -> timedelta:
+    """How long a processed message id (a keyed hash) is kept: as long as the data of the
+    patient who sent it may live (booked up to the horizon, kept `retention_days` after)."""
+    return timedelta(days=practice.horizon_days + practice.retention_days)
+
+
 def compact(db: Database, vacuum: bool = True) -> bool:
     """On SQLite, rebuild the file (VACUUM) and truncate the WAL so no old copy of an erased
     value stays in free pages or old page versions; False if busy (run it again later).
     PostgreSQL relies on (auto)vacuum."""
     if not db.is_sqlite:
         return True
-    conn = db.engine.raw_connection()
-    try:
-        cur = conn.cursor()
-        if vacuum:
-            cur.execute("VACUUM")
-        busy = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        cur.close()
-        return not busy
-    except sqlite3.OperationalError:
-        return False
-    finally:
-        conn.close()
+    if vacuum:
+        conn = db.engine.raw_connection()
+        try:
+            conn.cursor().execute("VACUUM")
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            conn.close()
+    return db.checkpoint()
 
 
 # ------------------------------------------------------------------ one patient
@@ -226,22 +231,6 @@ def export_patient(
     }
 
 
-def erase(
-    session: Session, vault: Vault, practice: Practice, patient: Patient, now: datetime, actor: str
-) -> dict[str, int]:
-    """Erase a patient (erase_patient) plus their rate-limit row, with deleted cells zeroed."""
-    cells, _ = _patient_cells(vault, patient)
-    limited = 0
-    if cells["address"] is not None:
-        key = sender_key(vault, practice.id, patient.channel, cells["address"])
-        limited = _delete(
-            session, RateLimit, col(RateLimit.practice_id) == practice.id, col(RateLimit.key) == key
-        )
-    counts = erase_patient(session, practice.id, patient, now, actor=actor)
-    session.flush()
-    return {**counts, "rate_limit": limited}
-
-
 # ------------------------------------------------------------------ retention purge
 
 
@@ -290,7 +279,7 @@ def _rules(practice: Practice, now: datetime) -> list[tuple[str, type[SQLModel],
             ProcessedMessage,
             [
                 col(ProcessedMessage.practice_id) == pid,
-                col(ProcessedMessage.created_at) < now - PROCESSED_KEEP,
+                col(ProcessedMessage.created_at) < now - processed_keep(practice),
             ],
         ),
         (
@@ -300,6 +289,15 @@ def _rules(practice: Practice, now: datetime) -> list[tuple[str, type[SQLModel],
                 col(Outbox.practice_id) == pid,
                 col(Outbox.status) == "failed",
                 col(Outbox.created_at) < now - FAILED_OUTBOX_KEEP,
+            ],
+        ),
+        (
+            "unsent_messages",  # replies, summaries, reminders, notices past their use
+            Outbox,
+            [
+                col(Outbox.practice_id) == pid,
+                col(Outbox.status) == "pending",
+                col(Outbox.created_at) < now - PENDING_KEEP,
             ],
         ),
         (
@@ -332,12 +330,23 @@ def _rules(practice: Practice, now: datetime) -> list[tuple[str, type[SQLModel],
     ]
 
 
+def _unlink_processed(session: Session, *where: Any) -> int:
+    """Keep processed message ids (replays stay recognised) without patient or reply."""
+    statement = (
+        update(ProcessedMessage)
+        .where(*where)
+        .values(patient_id=None, reply_enc=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(cast(CursorResult[Any], session.exec(statement)).rowcount or 0)  # type: ignore[call-overload]
+
+
 def _purge_patients(session: Session, ids: list[str]) -> None:
     """Delete patients and whatever still points at them."""
     for chunk in _chunks(ids):
         _delete(session, Conversation, col(Conversation.patient_id).in_(chunk))
         _delete(session, Outbox, col(Outbox.patient_id).in_(chunk))
-        _delete(session, ProcessedMessage, col(ProcessedMessage.patient_id).in_(chunk))
+        _unlink_processed(session, col(ProcessedMessage.patient_id).in_(chunk))
         _delete(session, Appointment, col(Appointment.patient_id).in_(chunk))
         _delete(session, Patient, col(Patient.id).in_(chunk))
 
@@ -351,13 +360,22 @@ def purge(
 ) -> dict[str, int]:
     """Apply the retention rules of DESIGN §8 now; with dry_run, only count."""
     cutoff = now - timedelta(days=practice.retention_days)
-    prep = [
+    prep = [  # answers of appointments that have ended or were cancelled
         col(Appointment.practice_id) == practice.id,
         col(Appointment.prep_enc).is_not(None),
-        col(Appointment.end) <= now,
+        or_(col(Appointment.end) <= now, col(Appointment.status) != "booked"),
         col(Appointment.end) >= cutoff,
     ]
-    counts = {"preparation_answers": _count(session, Appointment, *prep)}
+    old_replies = [
+        col(ProcessedMessage.practice_id) == practice.id,
+        col(ProcessedMessage.created_at) < now - REPLY_KEEP,
+        col(ProcessedMessage.patient_id).is_not(None)
+        | col(ProcessedMessage.reply_enc).is_not(None),
+    ]
+    counts = {
+        "preparation_answers": _count(session, Appointment, *prep),
+        "stored_replies": _count(session, ProcessedMessage, *old_replies),
+    }
     patients = _purgeable_patients(session, practice, cutoff)
     for name, model, where in _rules(practice, now):
         counts[name] = (
@@ -371,6 +389,7 @@ def purge(
             .values(prep_enc=None)
             .execution_options(synchronize_session=False)
         )
+        _unlink_processed(session, *old_replies)
         _purge_patients(session, patients)
         detail = " ".join(f"{k}={v}" for k, v in counts.items())
         audit.record(session, practice.id, actor, "purge", None, detail[:200])

@@ -36,6 +36,7 @@ def enqueue(
         payload_enc=vault.seal_json("outbox", "payload", row_id, payload),
         respect_quiet_hours=respect_quiet_hours,
         next_attempt_at=not_before or utcnow(),
+        created_at=not_before or utcnow(),  # the purge drops it 48 h after, unsent
     )
     session.add(row)
     return row

@@ -9,7 +9,6 @@ Logs carry counts and pseudonymous ids only.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from datetime import date, datetime, timedelta
 
@@ -23,6 +22,7 @@ from bot.messages import Moment, Text
 from bot.practice import Practice, Practitioner
 from store.agenda import day_agendas, summary_text
 from store.db import Database
+from store.lifecycle import purge
 from store.models import Appointment, JobClaim, Patient, PractitionerLink, new_id
 from store.outbox import enqueue, notify_patient
 from store.vault import Vault
@@ -328,18 +328,12 @@ def queue_reminders(
 def run_daily_purge(
     db: Database, vault: Vault, catalogs: Catalogs, practice: Practice, now: datetime
 ) -> bool:
-    """Apply the retention rules once per local day, if store.lifecycle provides `purge`."""
-    try:
-        lifecycle = importlib.import_module("store.lifecycle")
-    except ImportError:
-        return False
-    purge = getattr(lifecycle, "purge", None)
-    if purge is None:
-        return False
+    """Apply the retention rules once per local day, then checkpoint the WAL."""
     with db.write() as session:
         if not claim(session, practice.id, "purge", local_today(practice, now).isoformat(), now):
             return False
         purge(session, practice, now)
+    db.checkpoint()
     log.info("daily purge done")
     return True
 

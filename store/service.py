@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy import select as core_select
@@ -39,20 +40,21 @@ from bot.flows import build_engine, slot_taken
 from bot.i18n import Catalogs
 from bot.messages import Inbound, Rendered, Text
 from bot.practice import Practice
+from bot.sanitize import clean_field
 from store import audit
 from store.address import normalise
 from store.context import StoreContext, busy_intervals
+from store.crypto import CryptoError
 from store.db import Database, table
+from store.erasure import erase
 from store.models import (
     Appointment,
     Outbox,
     Patient,
-    ProcessedMessage,
     UTCDateTime,
     new_id,
     utcnow,
 )
-from store.models import Conversation as ConversationRow
 from store.ratelimit import Decision, RateLimiter, sender_key
 from store.vault import Vault
 
@@ -152,7 +154,9 @@ class Assistant:
             self._record_processed(session, inbound, turn)
             if enqueue is not None:
                 enqueue(session, turn, address)
-            return turn
+        if turn.erased:
+            self.db.checkpoint()  # no old page version keeps what was just erased
+        return turn
 
     def _limited(
         self, session: Session, inbound: Inbound, address: str, limiter: RateLimiter
@@ -179,16 +183,27 @@ class Assistant:
         params = {
             "practice_id": self.practice.id,
             "channel": inbound.channel,
-            "external_id": inbound.message_id[:64],
+            "external_id": self._message_key(inbound),
         }
         row = session.execute(FIND_PROCESSED, params).first()
         if row is None:
             return None
-        replies = []
-        if row.reply_enc is not None:
+        return Turn(self._stored_reply(row), row.patient_id, self.practice.locale, repeated=True)
+
+    def _message_key(self, inbound: Inbound) -> str:
+        """What is kept of a provider message id: a keyed hash, never the id itself."""
+        return self.vault.message_index(self.practice.id, inbound.channel, inbound.message_id)
+
+    def _stored_reply(self, row: Any) -> list[Rendered]:
+        """The reply given the first time (kept 48 h); none if gone or unreadable."""
+        if row.reply_enc is None:
+            return []
+        try:
             raw = self.vault.open_json("processed_message", "reply", row.id, row.reply_enc)
-            replies = [Rendered.from_dict(r) for r in raw]
-        return Turn(replies, row.patient_id, self.practice.locale, repeated=True)
+        except CryptoError:
+            log.warning("unreadable stored reply: processed_message row %s", row.id)
+            return []
+        return [Rendered.from_dict(r) for r in raw]
 
     def _record_processed(self, session: Session, inbound: Inbound, turn: Turn) -> None:
         if not inbound.message_id:
@@ -203,7 +218,7 @@ class Assistant:
             "id": row_id,
             "practice_id": self.practice.id,
             "channel": inbound.channel,
-            "external_id": inbound.message_id[:64],
+            "external_id": self._message_key(inbound),
             "patient_id": None if turn.erased else turn.patient_id,
             "reply_enc": reply_enc,
             "created_at": self.clock(),
@@ -253,7 +268,11 @@ class Assistant:
             return None, Conversation()
         if now - row.updated_at > IDLE_RESET:
             return row.id, Conversation()
-        raw = self.vault.open_json("conversation", "state", row.id, row.state_enc)
+        try:
+            raw = self.vault.open_json("conversation", "state", row.id, row.state_enc)
+        except CryptoError:  # one bad cell: start over rather than fail the patient's turn
+            audit.unreadable(session, self.practice.id, "conversation", "state", row.id)
+            return row.id, Conversation()
         return row.id, Conversation.from_dict(raw)
 
     def _save_conversation(
@@ -288,6 +307,10 @@ class Assistant:
         if erased:
             replies = self._render(outcome, patient.lang)
             return Turn(replies, None, patient.lang, erased=True, effects=outcome.effects)
+        if not outcome.replies and not outcome.effects:
+            # silence (an opted-out patient's message): not a contact, nothing to save, so
+            # ignored messages never push the retention deadline back
+            return Turn([], patient.id, patient.lang)
         self._touch(session, patient, now)
         self._save_conversation(session, patient, conv_id, outcome.conv, now)
         return Turn(
@@ -331,7 +354,9 @@ class Assistant:
         elif isinstance(effect, SetLanguage):
             patient.lang = effect.lang
         elif isinstance(effect, SetName):
-            patient.name_enc = self.vault.seal("patient", "name", patient.id, effect.name)
+            name = clean_field(effect.name)
+            if name:
+                patient.name_enc = self.vault.seal("patient", "name", patient.id, name)
         elif isinstance(effect, OptOut):
             patient.opted_out = True
             session.exec(delete(Outbox).where(col(Outbox.patient_id) == patient.id))
@@ -344,8 +369,6 @@ class Assistant:
         elif isinstance(effect, Cancel):
             self.cancel(session, patient, effect.appointment_id, now, by="patient")
         elif isinstance(effect, EraseMe):
-            from store.lifecycle import erase  # late: lifecycle builds on this module
-
             erase(session, self.vault, self.practice, patient, now, actor=f"patient:{patient.id}")
             return
         session.add(patient)
@@ -368,8 +391,9 @@ class Assistant:
             end=effect.end,
             created_at=now,
         )
-        if effect.prep_answer:
-            appt.prep_enc = self.vault.seal("appointment", "prep", appt.id, effect.prep_answer)
+        answer = clean_field(effect.prep_answer or "")
+        if answer:
+            appt.prep_enc = self.vault.seal("appointment", "prep", appt.id, answer)
         try:
             with session.begin_nested():
                 session.add(appt)
@@ -390,36 +414,6 @@ class Assistant:
         if patient is not None and appt.patient_id != patient.id:
             return None
         appt.status, appt.cancelled_at, appt.cancelled_by = "cancelled", now, by
+        appt.prep_enc = None  # a cancelled appointment needs no preparation answer
         session.add(appt)
         return appt
-
-
-def erase_patient(
-    session: Session, practice_id: str, patient: Patient, now: datetime, actor: str
-) -> dict[str, int]:
-    """Erase a patient: future appointments cancelled and unlinked, everything else deleted."""
-    appts = list(session.exec(select(Appointment).where(Appointment.patient_id == patient.id)))
-    counts = {"cancelled": 0, "deleted_appointments": 0}
-    for appt in appts:
-        if appt.start > now and appt.status == "booked":
-            appt.status, appt.cancelled_at, appt.cancelled_by = "cancelled", now, "erasure"
-            appt.patient_id, appt.prep_enc = None, None
-            session.add(appt)
-            counts["cancelled"] += 1
-        else:
-            session.delete(appt)
-            counts["deleted_appointments"] += 1
-    session.exec(delete(ConversationRow).where(col(ConversationRow.patient_id) == patient.id))
-    session.exec(delete(Outbox).where(col(Outbox.patient_id) == patient.id))
-    session.exec(delete(ProcessedMessage).where(col(ProcessedMessage.patient_id) == patient.id))
-    session.flush()
-    session.delete(patient)
-    audit.record(
-        session,
-        practice_id,
-        actor,
-        "erasure",
-        None,
-        f"cancelled={counts['cancelled']} deleted={counts['deleted_appointments']}",
-    )
-    return counts

@@ -34,3 +34,8 @@ class Vault:
 
     def address_index(self, practice_id: str, channel: str, normalised: str) -> str:
         return self.index(practice_id, index_value(channel, normalised))
+
+    def message_index(self, practice_id: str, channel: str, external_id: str) -> str:
+        """A provider message id (MessageSid, update_id) as kept: a keyed hash in its own
+        domain, so a replay is recognised without keeping the id."""
+        return self.index(practice_id, f"message:{channel}:{external_id}")

@@ -94,10 +94,12 @@ def test_find_patient_uses_the_blind_index(seeded):
 def test_export_patient_holds_every_field(seeded, clock):
     a = find(seeded, "sms", PHONE_A)
     with seeded.db.write() as s:
-        first = s.exec(
-            select(Appointment).where(Appointment.patient_id == a.id).order_by(Appointment.start)
-        ).first()
-        seeded.assistant.cancel(s, None, first.id, clock(), by="patient")
+        consult_row = s.exec(
+            select(Appointment).where(
+                Appointment.patient_id == a.id, Appointment.type_id == "consultation"
+            )
+        ).one()
+        seeded.assistant.cancel(s, None, consult_row.id, clock(), by="patient")
     with seeded.db.read() as s:
         data = lifecycle.export_patient(s, seeded.vault, seeded.practice, s.get(Patient, a.id))
     json.dumps(data)  # serialisable
@@ -219,15 +221,19 @@ def _expected(rows: dict[str, list[dict[str, Any]]], practice, now) -> dict[str,
         "conversation": {
             r["id"] for r in rows["conversation"] if r["updated_at"] >= now - timedelta(hours=24)
         },
-        "processed_message": {
+        "processed_message": {  # keyed hashes live as long as patient data may
             r["id"]
             for r in rows["processed_message"]
-            if r["created_at"] >= now - timedelta(hours=48)
+            if r["created_at"]
+            >= now - timedelta(days=practice.horizon_days + practice.retention_days)
         },
-        "outbox": {
+        "outbox": {  # sent, or past its use after 48 h whatever its status
+            r["id"] for r in rows["outbox"] if r["created_at"] >= now - timedelta(hours=48)
+        },
+        "reply": {  # a stored reply (and the link to the patient) only for 48 h
             r["id"]
-            for r in rows["outbox"]
-            if r["status"] != "failed" or r["created_at"] >= now - timedelta(hours=48)
+            for r in rows["processed_message"]
+            if r["reply_enc"] is not None and r["created_at"] >= now - timedelta(hours=48)
         },
         "audit_event": {
             r["id"]
@@ -237,7 +243,10 @@ def _expected(rows: dict[str, list[dict[str, Any]]], practice, now) -> dict[str,
         "prep": {
             r["id"]
             for r in rows["appointment"]
-            if r["id"] in appts and r["prep_enc"] is not None and r["end"] > now
+            if r["id"] in appts
+            and r["prep_enc"] is not None
+            and r["end"] > now
+            and r["status"] == "booked"
         },
     }
 
@@ -255,6 +264,8 @@ def _purge_and_check(runtime, now) -> dict[str, int]:
     for table, ids in expected.items():
         if table == "prep":
             kept = {r["id"] for r in after["appointment"] if r["prep_enc"] is not None}
+        elif table == "reply":
+            kept = {r["id"] for r in after["processed_message"] if r["reply_enc"] is not None}
         else:
             kept = {
                 r["id"]
@@ -305,7 +316,8 @@ def test_purge_follows_the_policy_over_time(seeded, patient, clock, wall):
     assert counts["conversations"] == 3 and counts["patients"] == 0
 
     counts = _purge_and_check(rt, t0 + timedelta(hours=49))
-    assert counts["processed_messages"] > 0 and counts["failed_messages"] == 1
+    assert counts["processed_messages"] == 0 and counts["stored_replies"] > 0
+    assert counts["failed_messages"] == 1 and counts["unsent_messages"] == 1
 
     retention = timedelta(days=rt.practice.retention_days)
     assert ends[-1] < clock.now  # every appointment is over before the talker's contact
@@ -319,7 +331,10 @@ def test_purge_follows_the_policy_over_time(seeded, patient, clock, wall):
     assert counts["patients"] == 1
     rows = all_rows(rt)
     assert not rows["patient"] and not rows["appointment"] and not rows["conversation"]
-    assert [r["status"] for r in rows["outbox"]] == ["pending"]
+    assert rows["outbox"] == []
+    assert all(
+        r["patient_id"] is None and r["reply_enc"] is None for r in rows["processed_message"]
+    )
     with rt.db.read() as s:
         events = s.exec(select(AuditEvent).where(AuditEvent.action == "purge")).all()
     assert len(events) == 8 and all("=" in e.detail and e.subject is None for e in events)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
-import types
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -168,11 +166,9 @@ def test_leader_lock_is_respected(runtime, sms_doctor):
     assert tick(runtime, at(PARIS_DAY, 9)) is False and outbox(runtime) == []
 
 
-def test_daily_purge_once_a_day_when_lifecycle_exists(runtime, monkeypatch):
+def test_daily_purge_once_a_day(runtime, monkeypatch):
     calls: list[datetime] = []
-    fake = types.ModuleType("store.lifecycle")
-    fake.purge = lambda session, practice, now: calls.append(now)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "store.lifecycle", fake)
+    monkeypatch.setattr(scheduler, "purge", lambda session, practice, now: calls.append(now))
     args = (runtime.db, runtime.vault, runtime.catalogs, runtime.practice)
     assert run_daily_purge(*args, at(PARIS_DAY, 1)) is True
     assert run_daily_purge(*args, at(PARIS_DAY, 23)) is False
