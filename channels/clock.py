@@ -16,7 +16,7 @@ from typing import Any
 
 from channels.runtime import Runtime
 from store.models import utcnow
-from store.scheduler import run_jobs
+from store.scheduler import run_daily_purge, run_jobs
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 30.0
@@ -64,3 +64,20 @@ def run_clock(
             log.error("clock tick failed: %s", type(exc).__name__)
         stop.wait(interval)
     log.info("clock stopped")
+
+
+def run_purge(
+    runtime: Runtime,
+    stop: threading.Event,
+    interval: float = TICK_SECONDS,
+    clock: Callable[[], datetime] = utcnow,
+) -> None:
+    """Only the daily retention purge, for processes that run without the clock (`creneau
+    worker`): deleting what is no longer needed must not depend on which processes run.
+    Claimed once per day in the database, so several processes never purge twice."""
+    while not stop.is_set():
+        try:
+            run_daily_purge(runtime.db, runtime.vault, runtime.catalogs, runtime.practice, clock())
+        except Exception as exc:  # keep going; the type only, never data
+            log.error("purge failed: %s", type(exc).__name__)
+        stop.wait(interval)

@@ -1,28 +1,54 @@
-"""Patient addresses: normalised before they are indexed or sealed."""
+"""Patient addresses: checked and normalised before they are indexed or sealed.
+
+Only a real sender opens a patient record: a phone number libphonenumber holds valid
+(a number in national form from an overseas department is read in its own region), or a
+private Telegram chat. Alphanumeric senders ("PHARMACIE", "A0612345678") and short codes
+are refused, so they can never be taken for a patient.
+"""
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
+
+# Regions whose numbers a patient of the practice's region writes in national form with
+# the same trunk prefix: "0692 12 34 56" written in France is a Réunion mobile.
+NATIONAL_FAMILY: dict[str, tuple[str, ...]] = {
+    "FR": ("RE", "YT", "GP", "MQ", "GF", "PM", "BL", "MF"),
+}
+_DIALLABLE = re.compile(r"^\+?[0-9 ().\-/]{3,40}$")
 
 
 class AddressError(ValueError):
     """An address that cannot be a patient's (never carries the value itself)."""
 
 
+def phone_number(raw: str, region: str = "FR") -> str:
+    """A valid phone number in E.164 form, or AddressError (alphanumeric, short code...)."""
+    raw = raw.strip()
+    if not _DIALLABLE.match(raw):
+        raise AddressError("not a dialable phone number")
+    for candidate in (region, *NATIONAL_FAMILY.get(region, ())):
+        try:
+            number = phonenumbers.parse(raw, candidate)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if raw.startswith("+"):
+            break  # an international number has one reading only
+    raise AddressError("not a valid phone number")
+
+
 def normalise(channel: str, raw: str, region: str = "FR") -> str:
-    """E.164 for phone numbers, the bare id for Telegram chats and console users."""
+    """E.164 for phone numbers, the bare id for private Telegram chats and console users."""
     raw = raw.strip()
     if channel == "sms":
-        try:
-            number = phonenumbers.parse(raw, region)
-        except phonenumbers.NumberParseException as exc:
-            raise AddressError("not a phone number") from exc
-        if not phonenumbers.is_possible_number(number):
-            raise AddressError("not a possible phone number")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return phone_number(raw, region)
     if channel == "telegram":
-        if not raw.lstrip("-").isdigit():
-            raise AddressError("not a Telegram chat id")
+        if not raw.isdigit() or int(raw) <= 0:  # groups and channels have negative ids
+            raise AddressError("not a private Telegram chat id")
         return str(int(raw))
     if not raw or len(raw) > 64:
         raise AddressError("empty or too long console id")

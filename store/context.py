@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Select, bindparam, union_all
+from sqlalchemy import CompoundSelect, Select, bindparam, func, union_all
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
@@ -16,6 +16,8 @@ from bot.engine import AppointmentView, PatientView
 from bot.messages import Moment, Text
 from bot.practice import Practice
 from bot.slots import BusyLookup, Interval
+from store import audit
+from store.crypto import CryptoError
 from store.db import table
 from store.models import Appointment, Patient, UTCDateTime
 from store.vault import Vault
@@ -99,6 +101,7 @@ class StoreContext:
         self.now = now
         self.row = patient
         self.address = address
+        self.name_unreadable = False
 
     @cached_property
     def patient(self) -> PatientView:
@@ -108,9 +111,15 @@ class StoreContext:
 
     @cached_property
     def name(self) -> str | None:
+        """The patient's name; None (and an audit event) when the cell does not open."""
         if self.row.name_enc is None:
             return None
-        return self.vault.open("patient", "name", self.row.id, self.row.name_enc)
+        try:
+            return self.vault.open("patient", "name", self.row.id, self.row.name_enc)
+        except CryptoError:
+            audit.unreadable(self.session, self.practice.id, "patient", "name", self.row.id)
+            self.name_unreadable = True
+            return None
 
     def busy(self, practitioner_id: str) -> BusyLookup:
         def lookup(start: datetime, end: datetime) -> Iterable[Interval]:
@@ -127,35 +136,80 @@ class StoreContext:
         return [AppointmentView(*row) for row in rows]
 
     def data_summary(self) -> Sequence[Text]:
-        """Everything held about the patient, as lines for the chat (MES DONNEES)."""
+        """Everything held about the patient, as lines for the chat (MES DONNEES): the
+        same categories and items as `creneau patient export`, never a preparation answer
+        itself (only whether one is held, and until when)."""
         row = self.row
-        lines = [
-            Text("data.header", {"practice": self.practice.name}),
-            Text("data.name", {"name": self.name}) if self.name else Text("data.no_name"),
-            Text("data.address", {"address": self.address}),
-            Text("data.lang"),
-        ]
+        name = self.name
+        lines = [Text("data.header", {"practice": self.practice.name})]
+        if name:
+            lines.append(Text("data.name", {"name": name}))
+        else:
+            lines.append(Text("data.name_unreadable" if self.name_unreadable else "data.no_name"))
+        lines += [Text("data.address", {"address": self.address}), Text("data.lang")]
         if row.notice_at:
-            lines.append(
-                Text(
-                    "data.notice",
-                    {"date": Moment(row.notice_at, "date"), "version": row.notice_version},
-                )
-            )
-        query = (
-            select(Appointment)
-            .where(Appointment.patient_id == row.id)
-            .order_by(col(Appointment.start))
-        )
-        appts = list(self.session.exec(query))
-        lines += [
-            Text(
-                "data.appt" if a.status == "booked" else "data.appt_cancelled",
-                {"when": Moment(a.start, "slot")},
-            )
-            for a in appts
-        ] or [Text("data.no_appt")]
+            params = {"date": Moment(row.notice_at, "date"), "version": row.notice_version}
+            lines.append(Text("data.notice", params))
+        lines += self._appointment_lines() or [Text("data.no_appt")]
         if row.opted_out:
             lines.append(Text("data.opted_out"))
+        if row.unreachable:
+            lines.append(Text("data.unreachable"))
+        held = held_counts(self.session, row.id)
+        lines.append(Text("data.technical", held))
         lines.append(Text("data.footer"))
         return lines
+
+    def _appointment_lines(self) -> list[Text]:
+        """Each appointment: when, with whom, which type, its status; a preparation answer
+        held is said with its deletion time, never shown."""
+        query = (
+            select(Appointment)
+            .where(Appointment.patient_id == self.row.id)
+            .order_by(col(Appointment.start))
+        )
+        lines: list[Text] = []
+        for appt in self.session.exec(query):
+            params = {
+                "when": Moment(appt.start, "slot"),
+                "practitioner": practitioner_name(self.practice, appt.practitioner_id),
+                "type": type_label(self.practice, appt.type_id, self.row.lang),
+            }
+            booked = appt.status == "booked"
+            lines.append(Text("data.appt" if booked else "data.appt_cancelled", params))
+            if appt.prep_enc is not None:
+                lines.append(Text("data.prep", {"until": Moment(appt.end, "slot")}))
+        return lines
+
+
+def practitioner_name(practice: Practice, practitioner_id: str) -> str:
+    """The practitioner's name, or the id when the practice file no longer has them."""
+    try:
+        return practice.practitioner(practitioner_id).name
+    except StopIteration:
+        return practitioner_id
+
+
+def type_label(practice: Practice, type_id: str, lang: str) -> str:
+    """The consultation type's label, or its id when the practice file no longer has it."""
+    try:
+        return practice.ctype(type_id).label_for(lang)
+    except StopIteration:
+        return type_id
+
+
+def held_counts(session: Session, patient_id: str) -> dict[str, int]:
+    """What is held about a patient beyond name, address and appointments, counted: the
+    conversation in progress, queued messages, processed message ids still linked to them,
+    audit events naming them."""
+    counts = {}
+    for key, table_name, column in (
+        ("conversation", "conversation", "patient_id"),
+        ("queued", "outbox", "patient_id"),
+        ("messages", "processed_message", "patient_id"),
+        ("events", "audit_event", "subject"),
+    ):
+        t = table(table_name)
+        query = core_select(func.count()).select_from(t).where(t.c[column] == patient_id)
+        counts[key] = int(session.execute(query).scalar_one())
+    return counts

@@ -25,6 +25,7 @@ from sqlmodel import Session, SQLModel, col, delete, select
 from bot.practice import Practice
 from store import audit
 from store.address import normalise
+from store.context import held_counts
 from store.crypto import CryptoError
 from store.db import Database
 from store.erasure import erase
@@ -140,10 +141,13 @@ def find_patient(
     ).first()
 
 
-def _patient_cells(vault: Vault, patient: Patient) -> tuple[dict[str, Any], list[str]]:
-    """Decrypted address and name; the names of cells that failed to authenticate."""
+Cell = tuple[str, str, str]  # table, column, row id of a ciphertext that did not open
+
+
+def _patient_cells(vault: Vault, patient: Patient) -> tuple[dict[str, Any], list[Cell]]:
+    """Decrypted address and name; the cells that failed to authenticate."""
     out: dict[str, Any] = {}
-    bad: list[str] = []
+    bad: list[Cell] = []
     for column in ("address", "name"):
         try:
             out[column] = open_cell(
@@ -151,19 +155,19 @@ def _patient_cells(vault: Vault, patient: Patient) -> tuple[dict[str, Any], list
             )
         except CryptoError:
             out[column] = None
-            bad.append(f"patient.{column}")
+            bad.append(("patient", column, patient.id))
     return out, bad
 
 
 def _appointment(
-    vault: Vault, practice: Practice, appt: Appointment, lang: str, bad: list[str]
+    vault: Vault, practice: Practice, appt: Appointment, lang: str, bad: list[Cell]
 ) -> dict[str, Any]:
     """One appointment as exported: every column, the preparation answer decrypted."""
     try:
         prep = open_cell(vault, "appointment", "prep", appt.id, appt.prep_enc)
     except CryptoError:
         prep = None
-        bad.append(f"appointment.prep:{appt.id}")
+        bad.append(("appointment", "prep", appt.id))
     names = {p.id: p.name for p in practice.practitioners}
     labels = {t.id: t.label_for(lang) for t in practice.consultation_types}
     return {
@@ -178,6 +182,7 @@ def _appointment(
         "end": iso(appt.end),
         "status": appt.status,
         "prep": prep,
+        "prep_held_until": iso(appt.end) if appt.prep_enc is not None else None,
         "created_at": iso(appt.created_at),
         "cancelled_at": iso(appt.cancelled_at),
         "cancelled_by": appt.cancelled_by,
@@ -188,7 +193,8 @@ def _appointment(
 def export_patient(
     session: Session, vault: Vault, practice: Practice, patient: Patient
 ) -> dict[str, Any]:
-    """Everything held about one patient, decrypted and JSON-serialisable (access, portability)."""
+    """Everything held about one patient, decrypted and JSON-serialisable (access, portability).
+    A cell that does not open is exported as null, listed under "unreadable" and audited."""
     cells, bad = _patient_cells(vault, patient)
     appts = session.exec(
         select(Appointment)
@@ -196,6 +202,10 @@ def export_patient(
         .order_by(col(Appointment.start))
     ).all()
     conv = session.exec(select(Conversation).where(Conversation.patient_id == patient.id)).first()
+    held = held_counts(session, patient.id)
+    appointments = [_appointment(vault, practice, a, patient.lang, bad) for a in appts]
+    for table_name, column, row_id in bad:
+        audit.unreadable(session, practice.id, table_name, column, row_id)
     return {
         "practice": {
             "id": practice.id,
@@ -218,16 +228,15 @@ def export_patient(
             "created_at": iso(patient.created_at),
             "last_contact_at": iso(patient.last_contact_at),
         },
-        "appointments": [_appointment(vault, practice, a, patient.lang, bad) for a in appts],
+        "appointments": appointments,
         "conversation": {
             "present": conv is not None,
             "updated_at": iso(conv.updated_at) if conv else None,
         },
-        "queued_messages": _count(session, Outbox, col(Outbox.patient_id) == patient.id),
-        "processed_message_ids": _count(
-            session, ProcessedMessage, col(ProcessedMessage.patient_id) == patient.id
-        ),
-        "unreadable": bad,
+        "queued_messages": held["queued"],
+        "processed_message_ids": held["messages"],
+        "audit_events": held["events"],
+        "unreadable": [f"{t}.{c}:{r}" for t, c, r in bad],
     }
 
 

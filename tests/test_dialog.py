@@ -256,7 +256,7 @@ def test_my_data_and_rename(patient):
         "Nom: Alise Durand",
         "Contact: +33612345678",
         "Langue: français",
-        "RDV: mer. 2 déc. 11:10",
+        "RDV mer. 2 déc. 11:10, Dr Anne Roux, Consultation",
         "version 2026-11",
         "1. Corriger mon nom",
         "2. Supprimer mes données",
@@ -276,7 +276,7 @@ def test_my_data_marks_cancelled_appointments(patient):
     for text in ("RDV", "1", "1", "Alice Durand", "1", "ANNULER", "oui"):
         alice.send(text)
     out = alice.send("MES DONNEES")
-    assert "RDV annulé: mer. 2 déc. 11:10" in out
+    assert "RDV annulé mer. 2 déc. 11:10, Dr Anne Roux, Consultation" in out
 
 
 def test_my_data_en_before_any_booking(patient):

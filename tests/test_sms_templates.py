@@ -77,6 +77,12 @@ def params(practice: Practice, when: datetime) -> dict[str, Any]:
         "time": Moment(when, "time"),
         "date": Moment(when, "date"),
         "version": practice.notice_version,
+        "type": "Électrocardiogramme",
+        "until": Moment(when, "slot"),
+        "conversation": 1,
+        "queued": 2,
+        "messages": 14,
+        "events": 3,
     }
 
 

@@ -140,6 +140,11 @@ def patient_export(phone: str | None, telegram: str | None, out: str | None) -> 
         click.echo(f"written to {out}", err=True)
     else:
         click.echo(text)
+    if data["unreadable"]:
+        raise click.ClickException(
+            f"{len(data['unreadable'])} value(s) could not be decrypted (null in the export, "
+            "listed under unreadable, audited): check the keys, or restore them from a backup"
+        )
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -68,20 +68,27 @@ async def _set_webhook(bot: Bot, url: str, secret: str) -> None:
 
 @telegram.command()
 def poll() -> None:
-    """Run without a public URL: long polling plus the outbox worker, until SIGTERM."""
+    """Run without a public URL: long polling plus the outbox worker and the scheduler
+    (summaries, reminders, the daily retention purge), until SIGTERM."""
+    from channels.clock import run_clock
     from channels.worker import run_worker
 
     configure_logging()
     runtime = cli_runtime()
     bot = _bot(runtime)
     with until_signal() as stop:
-        worker = threading.Thread(target=run_worker, args=(runtime, stop), name="worker")
-        worker.start()
+        threads = [
+            threading.Thread(target=job, args=(runtime, stop), name=job.__name__)
+            for job in (run_worker, run_clock)
+        ]
+        for thread in threads:
+            thread.start()
         try:
             asyncio.run(poll_updates(runtime, bot, stop))
         finally:
             stop.set()
-            worker.join(timeout=15)
+            for thread in threads:
+                thread.join(timeout=15)
 
 
 async def poll_updates(
@@ -111,10 +118,17 @@ async def poll_updates(
 
 @click.command()
 def worker() -> None:
-    """The outbox worker alone (Procfile `worker`), until SIGTERM."""
+    """The outbox worker (Procfile `worker`), with the daily retention purge, until SIGTERM."""
+    from channels.clock import run_purge
     from channels.worker import run_worker
 
     configure_logging()
     runtime = cli_runtime()
     with until_signal() as stop:
-        run_worker(runtime, stop)
+        purger = threading.Thread(target=run_purge, args=(runtime, stop), name="purge")
+        purger.start()
+        try:
+            run_worker(runtime, stop)
+        finally:
+            stop.set()
+            purger.join(timeout=15)
