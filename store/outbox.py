@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from store import audit
+from store.crypto import CryptoError
 from store.models import Outbox, Patient, new_id, utcnow
 from store.vault import Vault
 
@@ -56,10 +58,16 @@ def notify_patient(
     *,
     kind: str,
     now: datetime,
-) -> Outbox:
+) -> Outbox | None:
     """Queue a text to a patient on their own channel, held outside quiet hours
-    (reminders, notices): the patient's sealed address is opened only to be resealed."""
-    address = vault.open("patient", "address", patient.id, patient.address_enc)
+    (reminders, notices): the patient's sealed address is opened only to be resealed.
+    None (and an audit event) when that address does not open: one bad cell never stops
+    the reminders or the cancellations of everyone else."""
+    try:
+        address = vault.open("patient", "address", patient.id, patient.address_enc)
+    except CryptoError:
+        audit.unreadable(session, patient.practice_id, "patient", "address", patient.id)
+        return None
     return enqueue(
         session,
         vault,

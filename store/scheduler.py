@@ -315,8 +315,8 @@ def queue_reminders(
             if not _claim_reminder(session, appt.id, now):
                 continue
             text = reminder_text(catalogs, practice, appt.start, patient.lang)
-            notify_patient(session, vault, patient, text, kind="reminder", now=now)
-            queued += 1
+            if notify_patient(session, vault, patient, text, kind="reminder", now=now):
+                queued += 1
     if queued:
         log.info("reminders queued: %d", queued)
     return queued

@@ -343,3 +343,24 @@ def test_an_alphanumeric_or_short_code_sender_opens_no_record(tmp_path, sender):
     assert phone.send("Bonjour") == ""
     assert all(n == 0 for n in row_counts(rt).values())
     rt.db.dispose()
+
+
+def test_a_bad_address_cell_does_not_stop_the_other_reminders(patient, runtime, clock, wall):
+    from store.scheduler import queue_reminders
+
+    for sender, name in ((PHONE, NAME), (OTHER_PHONE, OTHER_NAME)):
+        p = patient(sender, channel="sms")
+        for text in ("RDV", "1", "lundi", "1", name):
+            p.send(text)
+        assert "RDV confirm" in p.send("1")
+    with runtime.db.read() as s:
+        bad_id = lifecycle.find_patient(s, runtime.vault, runtime.practice, "sms", PHONE).id
+        first = min(a.start for a in s.exec(select(Appointment)))
+    corrupt(runtime, Patient, "address_enc", "flip", Patient.id == bad_id)
+    clock.now = first - timedelta(hours=12)
+    wall.move_to(clock.now)
+    args = (runtime.db, runtime.vault, runtime.catalogs, runtime.practice, clock.now)
+    assert queue_reminders(*args) == 1  # the other patient is reminded
+    with runtime.db.read() as s:
+        events = s.exec(select(AuditEvent).where(AuditEvent.action == "unreadable_cell")).all()
+    assert [(e.subject, e.detail) for e in events] == [(bad_id, "patient.address")]
