@@ -313,7 +313,7 @@ def wipe_cmd(confirm_name: str | None) -> None:
 @operator_option
 def breach_report_cmd(start: datetime, end: datetime, as_json: bool) -> None:
     """Data categories and numbers of patients and appointments a period concerns (Art. 33)."""
-    from store.lifecycle import breach_report
+    from store.breach import breach_report
 
     rt = runtime()
     lo = _local_start(rt, start.date())
