@@ -3,15 +3,22 @@ holds and how many people and records a period concerns; no value, counts only."
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, SQLModel, col, select
 
 from bot.practice import Practice
-from store.lifecycle import count_rows, iso
-from store.models import Appointment, Conversation, Outbox, Patient, ProcessedMessage
+from store.lifecycle import CONVERSATION_IDLE, PROCESSED_KEEP, count_rows, iso
+from store.models import (
+    Appointment,
+    AuditEvent,
+    Conversation,
+    Outbox,
+    Patient,
+    ProcessedMessage,
+)
 
 
 def _count(session: Session, model: type[SQLModel], *where: Any) -> int:
@@ -25,14 +32,26 @@ def data_categories(practice: Practice) -> list[str]:
         "patient name, encrypted",
         "appointments: date, time, practitioner, consultation type (may reveal health "
         "information), status",
-        "conversation state and offered choices (24 h), encrypted",
+        f"conversation state and offered choices ({_hours(CONVERSATION_IDLE)} h), encrypted",
+        f"replies given to received messages, kept to answer a repeat "
+        f"({_hours(PROCESSED_KEEP)} h), encrypted",
         "outbound messages waiting to be sent, encrypted",
         "practitioners' linked Telegram chat ids, encrypted",
+        "audit log: who did what and when (pseudonymous ids, operators' names; no patient value)",
     ]
     prep = [t.id for t in practice.consultation_types if t.requires_preparation]
     if prep:
         cats.insert(3, "preparation answers (health data) for types: " + ", ".join(prep))
     return cats
+
+
+def _hours(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 3600)
+
+
+def _local(value: datetime, practice: Practice) -> str:
+    """An instant as the practice's local date and time, e.g. '2026-12-01 09:00'."""
+    return value.astimezone(practice.tz).strftime("%Y-%m-%d %H:%M")
 
 
 def _in(column: Any, start: datetime, end: datetime) -> Any:
@@ -76,7 +95,12 @@ def breach_report(
             "contact": practice.contact,
             "dpo": practice.dpo or None,
         },
-        "period": {"from": iso(start), "to": iso(end)},
+        "period": {
+            "from": iso(start),
+            "to": iso(end),
+            "from_local": _local(start, practice),
+            "to_local": _local(end, practice),
+        },
         "data_categories": data_categories(practice),
         "patients": sum(by_channel.values()),
         "patients_by_channel": by_channel,
@@ -96,8 +120,22 @@ def breach_report(
             col(Conversation.practice_id) == pid,
             _in(Conversation.updated_at, start, end),
         ),
+        "stored_replies": _count(
+            session,
+            ProcessedMessage,
+            col(ProcessedMessage.practice_id) == pid,
+            col(ProcessedMessage.reply_enc).is_not(None),
+            _in(ProcessedMessage.created_at, start, end),
+        ),
+        "audit_events": _count(
+            session,
+            AuditEvent,
+            col(AuditEvent.practice_id) == pid,
+            _in(AuditEvent.at, start, end),
+        ),
         "held_now": count_rows(session, practice),
         "note": "patients contacted in the period are counted from the last contact, the "
-        "processed message ids (48 h) and the appointments still held; rows already "
+        f"processed message ids ({_hours(PROCESSED_KEEP)} h) and the appointments still held; "
+        "rows already "
         "purged or erased are not counted",
     }
