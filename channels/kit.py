@@ -264,16 +264,27 @@ def to_html(text: str) -> str:
     return markdown.markdown(text, extensions=["tables", "sane_lists"], output_format="html")
 
 
-def page(title: str, body_html: str, lang: str) -> str:
-    """A whole HTML page, readable on a phone and printable."""
+def page(
+    title: str, body_html: str, lang: str, alternate: tuple[str, str, str] | None = None
+) -> str:
+    """A whole HTML page, readable on a phone and printable; `alternate` is (href, lang,
+    label) of the same page in another language."""
     template = environment(html=True).get_template("_page.html.j2")
-    return template.render(title=title, body=Markup(body_html), lang=lang)
+    return template.render(title=title, body=Markup(body_html), lang=lang, alternate=alternate)
 
 
-def render_html(name: str, lang: str, practice: Practice, settings: Settings, **extra: Any) -> str:
+def render_html(
+    name: str,
+    lang: str,
+    practice: Practice,
+    settings: Settings,
+    alternate: tuple[str, str, str] | None = None,
+    **extra: Any,
+) -> str:
     """One document as a printable HTML page."""
     text = render_markdown(name, lang, practice, settings, html=True, **extra)
-    return page(f"{document(name).title[lang]} - {practice.name}", to_html(text), lang)
+    title = f"{document(name).title[lang]} - {practice.name}"
+    return page(title, to_html(text), lang, alternate)
 
 
 def write_kit(directory: str | Path, practice: Practice, settings: Settings) -> list[Path]:

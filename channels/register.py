@@ -29,6 +29,15 @@ def full_notice(practice: Practice, settings: Settings, lang: str) -> str:
     return kit.render_markdown("information-patients", _lang(lang), practice, settings)
 
 
+ALTERNATES = {
+    "fr": ("/privacy", "en", "English version"),
+    "en": ("/confidentialite", "fr", "Version française"),
+}
+
+
 def notice_page(practice: Practice, settings: Settings, lang: str) -> str:
-    """The full notice as an HTML page, readable on a phone."""
-    return kit.render_html("information-patients", _lang(lang), practice, settings)
+    """The full notice as an HTML page, readable on a phone, linking its other language."""
+    lang = _lang(lang)
+    return kit.render_html(
+        "information-patients", lang, practice, settings, alternate=ALTERNATES[lang]
+    )
