@@ -48,7 +48,7 @@ def practice_file(tmp_path: Path, basis: str = "contract", operator: bool = True
         "retention_days = 30": f"retention_days = {VALUES['days']}",
         'legal_basis = "public_interest"': f'legal_basis = "{basis}"',
         'name = "Exemple Services SAS"': f'name = "{VALUES["operator"]}"',
-        "address = \"10 rue de l'Exemple, 69001 Lyon\"": (
+        'address = "10 rue de l\'Exemple, 69001 Lyon"': (
             f'address = "{VALUES["operator_address"]}"'
         ),
         'contact = "support@exemple-services.example"': (
@@ -193,6 +193,5 @@ def test_preparation_types_are_named_with_their_question(tmp_path):
         assert ecg.label_for(lang) in notice
     guide = kit.render_markdown("guide-cabinet", "fr", practice, settings)
     for t in practice.consultation_types:
-        assert f"| `{t.id}` | {t.label_for('fr')} | {'oui' if t.requires_preparation else 'non'}" in (
-            guide
-        )
+        prep = "oui" if t.requires_preparation else "non"
+        assert f"| `{t.id}` | {t.label_for('fr')} | {prep} |" in guide
