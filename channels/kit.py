@@ -11,6 +11,7 @@ the code's own constants where there is one, so a document cannot drift from wha
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import jinja2
 import markdown
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy.engine import make_url
 
 from bot.practice import MAX_RETENTION_DAYS, Practice
@@ -211,6 +212,17 @@ def _todo(value: object, what: str = "") -> str:
     return text or f"[à compléter{' : ' + what if what else ''}]"
 
 
+BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt);)")
+
+
+def _text_for_html(value: object) -> object:
+    """A value put in Markdown that becomes HTML: `&`, `<` and `>` as entities, once (a
+    macro's output passes here again; Markdown keeps these entities as they are)."""
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    return BARE_AMPERSAND.sub("&amp;", value).replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _environment(html: bool) -> jinja2.Environment:
     """Templates render Markdown; for the HTML page, every value is HTML-escaped first so
     a practice file's `<` stays text once Markdown is turned into HTML."""
@@ -221,7 +233,7 @@ def _environment(html: bool) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        finalize=(lambda v: escape(v) if not isinstance(v, Markup) else v) if html else None,
+        finalize=_text_for_html if html else None,
     )
     env.filters["todo"] = _todo
     env.filters["extract"] = lambda key, mapping: mapping[key]

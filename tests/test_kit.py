@@ -4,6 +4,7 @@ configured and one legal basis; the HTML keeps a practice file's markup as text.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from pathlib import Path
@@ -12,7 +13,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from bot.practice import LEGAL_BASIS_TEXT, Practice
+from bot.practice import LEGAL_BASIS_TEXT
 from bot.practice_file import load_practice
 from channels import kit
 from channels.cli import data as cli_data
@@ -176,10 +177,16 @@ def test_missing_values_are_visible_blanks(tmp_path):
 
 def test_html_keeps_the_practice_files_markup_as_text(tmp_path):
     practice = load_practice(practice_file(tmp_path))
-    hostile = Practice(**{**practice.__dict__, "name": "Cabinet <script>alert(1)</script>"})
+    hostile = dataclasses.replace(
+        practice, name="Cabinet <script>alert(1)</script>", controller="Dr O'Neil & Fils"
+    )
     settings = settings_for(tmp_path, EXAMPLE, sms=True, telegram=False)
-    page = kit.render_html("information-patients", "fr", hostile, settings)
-    assert "<script>" not in page and "&lt;script&gt;" in page
+    for doc in kit.DOCUMENTS:
+        for lang in doc.langs:
+            page = kit.render_html(doc.name, lang, hostile, settings)
+            assert "<script>" not in page and "&lt;script&gt;" in page
+            assert "&amp;amp;" not in page and "&amp;#" not in page  # escaped once
+            assert "Dr O'Neil &amp; Fils" in page
 
 
 def test_preparation_types_are_named_with_their_question(tmp_path):
