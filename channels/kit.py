@@ -6,7 +6,7 @@ module holds the facts they state: who the controller and the processor are, whi
 sub-processors are actually configured, what passes through each messaging operator, what
 the practitioners' messages carry, how long each kind of data is kept. The facts come from
 the code's own constants where there is one, so a document cannot drift from what runs;
-`tests/test_kit.py` holds the rest against real messages.
+`tests/test_kit_truth.py` holds the declared contents below against real messages.
 """
 
 from __future__ import annotations
@@ -88,6 +88,8 @@ DOCUMENTS = (
 )
 
 # ---------------------------------------------------------------- what leaves the host
+# The kinds of content the documents declare (worded once in templates/_facts.*.j2): every
+# kind a real booking or summary carries must be declared here and stated there.
 
 # What passes through a messaging operator while a patient books, moves or asks something:
 # the live exchange cannot hide it (the menu lists the types, the patient's answer names one).
@@ -106,7 +108,6 @@ AFTER_CONTENT = ("date", "time", "practice", "practitioner", "address")
 # What the Telegram Bot API hands a bot with every message (the `from` user), and what the
 # service keeps of it: the chat id (encrypted) and the language of the app.
 TELEGRAM_PROFILE = ("chat_id", "first_name", "last_name", "username", "language")
-TELEGRAM_KEPT = ("chat_id", "language")
 # What a practitioner's daily summary (and a `/agenda` answer) carries per detail level.
 SUMMARY_CONTENT: dict[str, tuple[str, ...]] = {
     "full": ("times", "types", "names", "prep_answers"),
@@ -150,7 +151,6 @@ def _types(practice: Practice, lang: str) -> list[dict[str, Any]]:
                 "label": t.label_for(lang),
                 "prep": t.requires_preparation,
                 "question": question,
-                "instructions": bool(t.preparation),
             }
         )
     return out
@@ -193,10 +193,6 @@ def facts(practice: Practice, settings: Settings, lang: str) -> dict[str, Any]:
         "prep_types": [t for t in types if t["prep"]],
         "retention": retention(practice),
         "summaries": _summaries(practice, settings),
-        "live": LIVE_CONTENT,
-        "after": AFTER_CONTENT,
-        "telegram_profile": TELEGRAM_PROFILE,
-        "telegram_kept": TELEGRAM_KEPT,
         "reminders": practice.reminder_hours_before,
         "notice_url": practice.privacy_notice_url,
         "documents": DOCUMENTS,

@@ -1,5 +1,5 @@
 """The data lifecycle (DESIGN §8, COMPLIANCE rows 7, 9-11): find, export and erase one patient,
-apply the retention rules, hand back and wipe a practice's data, size a breach.
+apply the retention rules, hand back and wipe a practice's data.
 
 Nothing here logs or raises with a personal value; audit events carry counts and
 pseudonymous ids only.

@@ -380,7 +380,7 @@ def breach_report_cmd(
     lo, hi = _breach_period(rt, start, end, found)
     with rt.db.read() as session:
         report = breach_report(session, rt.practice, lo, hi)
-    detail = f"from={lo.date()} to={hi.date()}" + (
+    detail = f"from={lo.date()} to={(hi - timedelta(days=1)).date()}" + (
         f" discovered={found:%Y-%m-%dT%H:%M}" if found else ""
     )
     _record(rt, "breach_report", None, detail)
