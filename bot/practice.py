@@ -93,6 +93,7 @@ class Operator:
     address: str = ""
     contact: str = ""
     dpo: str = ""
+    host: str = ""  # the certified health-data host (HDS) running it, and where
 
 
 @dataclass(frozen=True)

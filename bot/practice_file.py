@@ -41,7 +41,7 @@ REGION_ALIASES = {"UK": "GB", "EN": "GB", "FX": "FR"}  # common mistakes, with t
 MIN_DURATION, MAX_DURATION = 5, 480
 
 TOP_KEYS = ("practice", "practitioners", "consultation_types", "operator")
-OPERATOR_KEYS = ("name", "address", "contact", "dpo")
+OPERATOR_KEYS = ("name", "address", "contact", "dpo", "host")
 PRACTICE_REQUIRED = (
     "name",
     "timezone",

@@ -7,6 +7,7 @@ import logging
 from flask import Flask, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
+from channels.notice import blueprint as notice_blueprint
 from channels.runtime import Runtime
 from channels.sms import register as register_sms
 from channels.telegram import register as register_telegram
@@ -30,6 +31,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
             ok = False
         return jsonify(status="ok" if ok else "down"), 200 if ok else 503
 
+    app.register_blueprint(notice_blueprint(runtime))
     register_sms(app, runtime)
     register_telegram(app, runtime)
     return app

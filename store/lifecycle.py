@@ -1,5 +1,5 @@
 """The data lifecycle (DESIGN §8, COMPLIANCE rows 7, 9-11): find, export and erase one patient,
-apply the retention rules, hand back and wipe a practice's data, size a breach.
+apply the retention rules, hand back and wipe a practice's data.
 
 Nothing here logs or raises with a personal value; audit events carry counts and
 pseudonymous ids only.
@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, func, or_, update
+from sqlalchemy import CursorResult, Table, func, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Row
 from sqlmodel import Session, SQLModel, col, delete, select
@@ -511,91 +511,3 @@ def wipe(session: Session, practice: Practice, actor: str = "system") -> dict[st
     detail = " ".join(f"{k}={v}" for k, v in counts.items() if v)
     audit.record(session, practice.id, actor, "wipe", None, detail[:200] or "empty")
     return counts
-
-
-# ------------------------------------------------------------------ breach notification
-
-
-def data_categories(practice: Practice) -> list[str]:
-    """The categories of personal data the practice's deployment holds (no values)."""
-    cats = [
-        "patient address (phone number or Telegram chat id), encrypted",
-        "patient name, encrypted",
-        "appointments: date, time, practitioner, consultation type (may reveal health "
-        "information), status",
-        "conversation state and offered choices (24 h), encrypted",
-        "outbound messages waiting to be sent, encrypted",
-        "practitioners' linked Telegram chat ids, encrypted",
-    ]
-    prep = [t.id for t in practice.consultation_types if t.requires_preparation]
-    if prep:
-        cats.insert(3, "preparation answers (health data) for types: " + ", ".join(prep))
-    return cats
-
-
-def _in(column: Any, start: datetime, end: datetime) -> Any:
-    return (col(column) >= start) & (col(column) < end)
-
-
-def breach_report(
-    session: Session, practice: Practice, start: datetime, end: datetime
-) -> dict[str, Any]:
-    """Categories and numbers of patients and appointments a period [start, end) concerns."""
-    pid = practice.id
-    appt_where = [
-        col(Appointment.practice_id) == pid,
-        or_(_in(Appointment.start, start, end), _in(Appointment.created_at, start, end)),
-    ]
-    appt_patients = select(Appointment.patient_id).where(*appt_where)
-    touched = select(ProcessedMessage.patient_id).where(
-        col(ProcessedMessage.practice_id) == pid, _in(ProcessedMessage.created_at, start, end)
-    )
-    patient_where = [
-        col(Patient.practice_id) == pid,
-        or_(
-            col(Patient.id).in_(appt_patients),
-            col(Patient.id).in_(touched),
-            _in(Patient.last_contact_at, start, end),
-            _in(Patient.created_at, start, end),
-        ),
-    ]
-    by_channel = dict(
-        session.exec(
-            select(Patient.channel, func.count())
-            .where(*patient_where)
-            .group_by(col(Patient.channel))
-        ).all()
-    )
-    return {
-        "practice": {
-            "id": pid,
-            "name": practice.name,
-            "controller": practice.controller,
-            "contact": practice.contact,
-            "dpo": practice.dpo or None,
-        },
-        "period": {"from": iso(start), "to": iso(end)},
-        "data_categories": data_categories(practice),
-        "patients": sum(by_channel.values()),
-        "patients_by_channel": by_channel,
-        "patients_with_name": _count(
-            session, Patient, *patient_where, col(Patient.name_enc).is_not(None)
-        ),
-        "appointments": _count(session, Appointment, *appt_where),
-        "appointments_with_preparation_answer": _count(
-            session, Appointment, *appt_where, col(Appointment.prep_enc).is_not(None)
-        ),
-        "queued_messages": _count(
-            session, Outbox, col(Outbox.practice_id) == pid, _in(Outbox.created_at, start, end)
-        ),
-        "conversations": _count(
-            session,
-            Conversation,
-            col(Conversation.practice_id) == pid,
-            _in(Conversation.updated_at, start, end),
-        ),
-        "held_now": count_rows(session, practice),
-        "note": "patients contacted in the period are counted from the last contact, the "
-        "processed message ids (48 h) and the appointments still held; rows already "
-        "purged or erased are not counted",
-    }

@@ -1,5 +1,5 @@
 """The data lifecycle: export, erasure without a trace, retention purge, end-of-contract
-export and wipe, breach report."""
+export and wipe."""
 
 from __future__ import annotations
 
@@ -383,29 +383,6 @@ def test_export_all_then_wipe(seeded, tmp_path, clock):
     assert [r["action"] for r in rows["audit_event"]] == ["wipe"]
     assert all(not v for k, v in rows.items() if k != "audit_event")
     assert "patient=3" in rows["audit_event"][0]["detail"]
-
-
-# ------------------------------------------------------------------ breach report
-
-
-def test_breach_report_counts_a_period(seeded, clock):
-    t0 = clock()
-    with seeded.db.read() as s:
-        report = lifecycle.breach_report(
-            s, seeded.practice, t0 - timedelta(hours=1), t0 + timedelta(hours=1)
-        )
-        later = lifecycle.breach_report(
-            s, seeded.practice, t0 + timedelta(days=20), t0 + timedelta(days=21)
-        )
-    json.dumps(report)
-    assert report["patients"] == 3 and report["patients_by_channel"] == {"sms": 2, "telegram": 1}
-    assert report["appointments"] == 4 and report["appointments_with_preparation_answer"] == 1
-    assert report["patients_with_name"] == 3 and report["conversations"] == 3
-    assert any("preparation" in c for c in report["data_categories"])
-    assert later["patients"] == 0 and later["appointments"] == 0
-    text = json.dumps(report, ensure_ascii=False)
-    for value in (NAME_A, PHONE_A, CHAT_C, PREP):
-        assert value not in text
 
 
 def test_purge_bookkeeping_rows(runtime, clock):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -248,11 +248,26 @@ def audit_cmd(since: datetime | None, limit: int) -> None:
     default=None,
     help="Language (default: the practice's).",
 )
-def register_cmd(lang: str | None) -> None:
-    """Print the processing-register entry, then the full privacy notice."""
+@click.option(
+    "--kit",
+    "kit_dir",
+    metavar="DIR",
+    type=click.Path(file_okay=False, writable=True),
+    default=None,
+    help="Write the filled processor kit (Markdown and HTML) into DIR instead.",
+)
+def register_cmd(lang: str | None, kit_dir: str | None) -> None:
+    """Print the processing-register entry, then the full privacy notice; or write the kit."""
+    from channels import kit
     from channels.register import full_notice, register_text
 
     rt = runtime()
+    if kit_dir is not None:
+        written = kit.write_kit(kit_dir, rt.practice, rt.settings)
+        for path in written:
+            click.echo(str(path))
+        click.echo(f"{len(written)} files written to {kit_dir}", err=True)
+        return
     lang = lang or rt.practice.locale
     click.echo(register_text(rt.practice, rt.settings, lang))
     click.echo("-" * 72 + "\n")
@@ -287,15 +302,41 @@ def export_all_cmd(file: str) -> None:
         )
 
 
+EXPORT_FRESH = timedelta(hours=24)  # wipe wants an export-all at most this old
+
+
+def _fresh_export(rt: Runtime) -> bool:
+    """Whether `export-all` ran for this practice within EXPORT_FRESH (its audit event)."""
+    since = utcnow() - EXPORT_FRESH
+    with rt.db.read() as session:
+        found = session.exec(
+            select(AuditEvent.id).where(
+                AuditEvent.practice_id == rt.practice.id,
+                AuditEvent.action == "export_all",
+                col(AuditEvent.at) >= since,
+            )
+        ).first()
+    return found is not None
+
+
 @click.command("wipe")
 @click.option(
     "--confirm", "confirm_name", metavar="NAME", help="The practice name, exactly (for scripts)."
 )
+@click.option("--force", is_flag=True, help="Wipe even without an export-all of the last 24 h.")
 @operator_option
-def wipe_cmd(confirm_name: str | None) -> None:
-    """Delete every row of the practice in every table (end of contract; irreversible)."""
+def wipe_cmd(confirm_name: str | None, force: bool) -> None:
+    """Delete every row of the practice in every table (end of contract; irreversible).
+    Refuses unless `export-all` ran in the last 24 hours (or --force)."""
     rt = runtime()
     name = rt.practice.name
+    fresh = _fresh_export(rt)
+    if not fresh and not force:
+        raise click.ClickException(
+            "no export-all in the last 24 hours: hand the data back first "
+            "(creneau export-all FILE), or pass --force to delete it without a copy; "
+            "nothing deleted"
+        )
     if confirm_name is None:
         confirm_name = click.prompt(
             f"This deletes ALL data of {name!r}. Type the practice name to confirm"
@@ -304,34 +345,119 @@ def wipe_cmd(confirm_name: str | None) -> None:
         raise click.ClickException("the name does not match: nothing deleted")
     with rt.db.write() as session:
         counts = wipe(session, rt.practice, actor=actor(rt))
+    if not fresh:
+        _record(rt, "wipe_without_export", None, "forced")
     _compact(rt)
     click.echo("Deleted:")
     for table, n in counts.items():
         click.echo(f"  {table}: {n}")
-    click.echo("Kept: one audit event 'wipe' with these counts (no personal data).")
+    kept = "one audit event 'wipe'" + (" and one 'wipe_without_export'" if not fresh else "")
+    click.echo(f"Kept: {kept} with these counts (no personal data).")
+
+
+MOMENT = click.DateTime(formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"])
+NOTIFY_WITHIN = timedelta(hours=72)  # GDPR Art. 33(1): the controller tells the CNIL
 
 
 @click.command("breach-report")
-@click.option("--from", "start", type=DAY, required=True, help="First local day (YYYY-MM-DD).")
-@click.option("--to", "end", type=DAY, required=True, help="Last local day, included.")
+@click.option("--from", "start", type=DAY, default=None, help="First local day (YYYY-MM-DD).")
+@click.option("--to", "end", type=DAY, default=None, help="Last local day, included.")
+@click.option(
+    "--discovered",
+    type=MOMENT,
+    default=None,
+    metavar="YYYY-MM-DDTHH:MM",
+    help="When the breach was discovered (practice time): prints the 72 h deadline, the "
+    "CNIL form's facts and draft notices. Without --from/--to, the period is everything "
+    "the database may hold then.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @operator_option
-def breach_report_cmd(start: datetime, end: datetime, as_json: bool) -> None:
-    """Data categories and numbers of patients and appointments a period concerns (Art. 33)."""
-    from store.lifecycle import breach_report
+def breach_report_cmd(
+    start: datetime | None, end: datetime | None, discovered: datetime | None, as_json: bool
+) -> None:
+    """What a breach notification needs (Art. 33-34): data categories, numbers of people and
+    records of a period; with --discovered, the deadline and the drafts."""
+    from store.breach import breach_report
 
     rt = runtime()
-    lo = _local_start(rt, start.date())
-    hi = _local_start(rt, end.date() + timedelta(days=1))
-    if hi <= lo:
-        raise click.BadParameter("--to must not be before --from")
+    found = discovered.replace(tzinfo=rt.practice.tz) if discovered else None
+    lo, hi = _breach_period(rt, start, end, found)
     with rt.db.read() as session:
         report = breach_report(session, rt.practice, lo, hi)
-    _record(rt, "breach_report", None, f"from={start.date()} to={end.date()}")
+    detail = f"from={lo.date()} to={(hi - timedelta(days=1)).date()}" + (
+        f" discovered={found:%Y-%m-%dT%H:%M}" if found else ""
+    )
+    _record(rt, "breach_report", None, detail)
+    if found is not None:
+        deadline = _deadline(found)
+        report["discovered"] = found.isoformat()
+        report["notify_cnil_by"] = deadline.isoformat()
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
-        return
-    _print_breach(report)
+    elif found is not None:
+        click.echo(_breach_drafts(rt, report, found))
+    else:
+        _print_breach(report)
+
+
+def _breach_period(
+    rt: Runtime, start: datetime | None, end: datetime | None, found: datetime | None
+) -> tuple[datetime, datetime]:
+    """[lo, hi) from --from/--to; by default, all the database may hold at discovery:
+    appointments kept `retention_days` back, bookings up to `horizon_days` ahead."""
+    if (start is None) != (end is None):
+        raise click.UsageError("give both --from and --to, or neither")
+    if start is not None and end is not None:
+        lo = _local_start(rt, start.date())
+        hi = _local_start(rt, end.date() + timedelta(days=1))
+        if hi <= lo:
+            raise click.BadParameter("--to must not be before --from")
+        return lo, hi
+    if found is None:
+        raise click.UsageError("give --from and --to, or --discovered")
+    day = found.date()
+    lo = _local_start(rt, day - timedelta(days=rt.practice.retention_days + 1))
+    return lo, _local_start(rt, day + timedelta(days=rt.practice.horizon_days + 1))
+
+
+def _deadline(found: datetime) -> datetime:
+    """72 elapsed hours after discovery (UTC arithmetic: a DST change does not move it),
+    shown back in the discovery's time zone."""
+    return (found.astimezone(UTC) + NOTIFY_WITHIN).astimezone(found.tzinfo)
+
+
+def _spoken(moment: datetime) -> str:
+    """'mardi 1 décembre 2026 à 09:00 (Europe/Paris)'."""
+    from babel.dates import format_datetime
+
+    text = format_datetime(moment, "EEEE d MMMM y 'à' HH:mm", tzinfo=moment.tzinfo, locale="fr")
+    return f"{text} ({moment.tzinfo})"
+
+
+def _remaining(deadline: datetime) -> str:
+    """How long is left before the deadline, or how long ago it passed."""
+    hours = (deadline - utcnow()).total_seconds() / 3600
+    if hours >= 0:
+        return f"il reste {int(hours)} h"
+    return f"échéance dépassée de {int(-hours)} h"
+
+
+def _breach_drafts(rt: Runtime, report: dict[str, Any], found: datetime) -> str:
+    """The filled breach report: deadline, CNIL form facts, Art. 34 advice, both drafts."""
+    from channels import kit
+
+    deadline = _deadline(found)
+    return kit.render_markdown(
+        "violation-rapport",
+        "fr",
+        rt.practice,
+        rt.settings,
+        report=report,
+        discovered=_spoken(found),
+        deadline=_spoken(deadline),
+        remaining=_remaining(deadline),
+    )
 
 
 def _print_breach(report: dict[str, Any]) -> None:
@@ -347,6 +473,8 @@ def _print_breach(report: dict[str, Any]) -> None:
         "appointments_with_preparation_answer",
         "queued_messages",
         "conversations",
+        "stored_replies",
+        "audit_events",
     ):
         click.echo(f"{key}: {report[key]}")
     click.echo(
