@@ -127,8 +127,10 @@ def retention(practice: Practice) -> dict[str, int]:
         "max_days": MAX_RETENTION_DAYS,
         "audit_days": practice.audit_retention_days,
         "conversation_hours": _hours(lifecycle.CONVERSATION_IDLE),
-        "replies_hours": _hours(lifecycle.PROCESSED_KEEP),
+        "replies_hours": _hours(lifecycle.REPLY_KEEP),
+        "message_ids_days": lifecycle.processed_keep(practice).days,
         "failed_hours": _hours(lifecycle.FAILED_OUTBOX_KEEP),
+        "pending_hours": _hours(lifecycle.PENDING_KEEP),
         "claims_days": lifecycle.CLAIM_KEEP.days,
         "rate_limit_hours": _hours(lifecycle.RATE_LIMIT_KEEP),
     }

@@ -10,7 +10,7 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, SQLModel, col, select
 
 from bot.practice import Practice
-from store.lifecycle import CONVERSATION_IDLE, PROCESSED_KEEP, count_rows, iso
+from store.lifecycle import CONVERSATION_IDLE, REPLY_KEEP, count_rows, iso
 from store.models import (
     Appointment,
     AuditEvent,
@@ -34,7 +34,7 @@ def data_categories(practice: Practice) -> list[str]:
         "information), status",
         f"conversation state and offered choices ({_hours(CONVERSATION_IDLE)} h), encrypted",
         f"replies given to received messages, kept to answer a repeat "
-        f"({_hours(PROCESSED_KEEP)} h), encrypted",
+        f"({_hours(REPLY_KEEP)} h), encrypted",
         "outbound messages waiting to be sent, encrypted",
         "practitioners' linked Telegram chat ids, encrypted",
         "audit log: who did what and when (pseudonymous ids, operators' names; no patient value)",
@@ -135,7 +135,6 @@ def breach_report(
         ),
         "held_now": count_rows(session, practice),
         "note": "patients contacted in the period are counted from the last contact, the "
-        f"processed message ids ({_hours(PROCESSED_KEEP)} h) and the appointments still held; "
-        "rows already "
-        "purged or erased are not counted",
+        f"processed message ids still linked to them ({_hours(REPLY_KEEP)} h) and the "
+        "appointments still held; rows already purged or erased are not counted",
     }

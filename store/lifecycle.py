@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, func, update
+from sqlalchemy import CursorResult, Table, func, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Row
 from sqlmodel import Session, SQLModel, col, delete, select
