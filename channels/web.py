@@ -7,6 +7,7 @@ import logging
 from flask import Flask, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
+from channels.desk import register as register_desk
 from channels.runtime import Runtime
 from channels.sms import register as register_sms
 from channels.telegram import register as register_telegram
@@ -32,6 +33,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
 
     register_sms(app, runtime)
     register_telegram(app, runtime)
+    register_desk(app, runtime)
     return app
 
 
