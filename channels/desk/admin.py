@@ -32,9 +32,9 @@ AUDIT_PAGE = 100
 
 def qr_svg(uri: str) -> str:
     """The otpauth URI as an inline SVG data URI (scanned by the authenticator app)."""
-    out = io.StringIO()
+    out = io.BytesIO()
     segno.make(uri, error="m").save(out, kind="svg", scale=4, border=2, xmldecl=False)
-    return "data:image/svg+xml;base64," + base64.b64encode(out.getvalue().encode()).decode()
+    return "data:image/svg+xml;base64," + base64.b64encode(out.getvalue()).decode()
 
 
 def _users_page(enrolment: Enrolment | None = None, error: str | None = None) -> Any:

@@ -5,7 +5,7 @@ and validate their fields."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 DATE = Regexp(r"^\d{4}-\d{2}-\d{2}$")
@@ -31,7 +31,7 @@ class BookForm(Form):
     start = StringField(validators=[Optional(), Length(max=40)])
     name = StringField(validators=[Optional(), Length(max=200)])
     phone = StringField(validators=[Optional(), Length(max=40)])
-    lang = SelectField(choices=[("fr", "Français"), ("en", "English")], validate_choice=False)
+    lang = StringField(validators=[Optional(), Length(max=8)])
 
 
 class MoveForm(Form):
