@@ -288,7 +288,7 @@ def authenticate(
 ) -> DeskUser | None:
     """The user if e-mail, password and code are right and the login is not locked; None
     otherwise, whatever was wrong. Every outcome is audited (no typed value kept)."""
-    _forget_old_attempts(session, practice.id, now)
+    housekeeping(session, practice, now)
     key = login_key(vault, practice.id, email)
     user = find_user(session, practice.id, email)
     actor = f"desk:{user.email}"[:64] if user is not None else "desk:unknown"
@@ -390,12 +390,25 @@ def close_session(session: Session, practice_id: str, token: str) -> None:
     )
 
 
-def forget_expired_sessions(session: Session, practice_id: str, now: datetime) -> int:
-    """Delete sessions idle longer than the timeout (housekeeping)."""
-    result = session.exec(
+def housekeeping(session: Session, practice: Practice, now: datetime) -> None:
+    """Forget what has run its course: sessions idle past the timeout, failed logins older
+    than a day, users disabled longer ago than the audit log is kept (until then the log
+    can name them). Runs at each login; the daily purge may call it too."""
+    session.exec(
         delete(DeskSession).where(
-            col(DeskSession.practice_id) == practice_id,
+            col(DeskSession.practice_id) == practice.id,
             col(DeskSession.last_seen_at) < now - IDLE_TIMEOUT,
         )
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    _forget_old_attempts(session, practice.id, now)
+    gone = select(DeskUser.id).where(
+        DeskUser.practice_id == practice.id,
+        col(DeskUser.disabled_at) < now - timedelta(days=practice.audit_retention_days),
+    )
+    session.exec(delete(DeskSession).where(col(DeskSession.user_id).in_(gone)))
+    session.exec(
+        delete(DeskUser).where(
+            col(DeskUser.practice_id) == practice.id,
+            col(DeskUser.disabled_at) < now - timedelta(days=practice.audit_retention_days),
+        )
+    )
