@@ -78,14 +78,17 @@ def _export(db_session: Session, patient: Patient) -> dict[str, Any]:
 # ---------------------------------------------------------------- find
 
 
-@bp.get("/patients")
+@bp.route("/patients", methods=["GET", "POST"])
 @staff_only
 def patients() -> Any:
-    """The search form; with `kind` and `value`, the look-up (audited, found or not)."""
-    kind = request.args.get("kind", "phone")
-    value = clean_field(request.args.get("value", ""))[:40]
+    """GET: the search form. POST `kind` and `value`: the look-up (audited, found or not).
+    A POST, so that no number ever sits in a URL, a browser history or an access log."""
+    if request.method == "GET":
+        return render("desk/patients.html", kind="phone", value="", message=None)
+    kind = request.form.get("kind", "phone")
+    value = clean_field(request.form.get("value", ""))[:40]
     if not value:
-        return render("desk/patients.html", kind=kind, value="", message=None)
+        return render("desk/patients.html", 400, kind=kind, value="", message=t("pat.bad"))
     channel = "telegram" if kind == "telegram" else "sms"
     rt = runtime()
     with rt.db.write() as db_session:
