@@ -301,3 +301,45 @@ def test_cli_summary_queues_now_regardless_of_claims(cli_env):
         assert "roux: summary queued" in out.output
     with rt.db.read() as session:
         assert len(list(session.exec(select(Outbox)))) == 2
+
+
+def test_cancel_yes_needs_the_question_just_before(linked):
+    appts = a_day(linked)
+    say(linked, "/agenda")
+    assert "?" in say(linked, "/annuler 1 oui")[0]  # no question asked yet: ask it now
+    assert "annulé" not in say(linked, "/annuler 2 oui")[0]  # the question was about 1
+    say(linked, "/annuler 1")
+    late = NOW + timedelta(minutes=11)
+    assert "?" in say(linked, "/annuler 1 oui", now=late)[0]  # too late: asked again
+    assert "annulé" in say(linked, "/annuler 1 oui", now=late + timedelta(minutes=1))[0]
+    with linked.db.read() as session:
+        assert session.get(Appointment, appts[0].id).status == "cancelled"
+        assert session.get(Appointment, appts[1].id).status == "booked"
+
+
+def test_full_detail_links_the_day_on_the_desk_and_never_names(linked):
+    import dataclasses
+
+    from tests.test_agenda import with_practitioner
+
+    with_practitioner(linked, summary_detail="full")
+    linked.settings = dataclasses.replace(linked.settings, public_base_url="https://c.example")
+    a_day(linked)
+    [text] = say(linked, "/agenda")
+    assert text.endswith(
+        "Détail sur le bureau: https://c.example/desk/agenda?date=2026-12-07&practitioner=roux"
+    )
+    assert "1. 08:30 - P.M." in text
+    for secret in ("Paul", "Électrocardiogramme", "Consultation", "Bêtabloquant"):
+        assert secret not in text
+
+
+def test_an_unreadable_list_is_no_list_and_is_audited(linked):
+    a_day(linked)
+    say(linked, "/agenda")
+    with linked.db.write() as session:
+        link = session.exec(select(PractitionerLink)).one()
+        link.last_list_enc = link.last_list_enc[:-2]
+    assert "numéro" in say(linked, "/annuler 1")[0]
+    [bad] = audits(linked, "unreadable_cell")
+    assert (bad.subject, bad.detail) == (link.id, "table=practitioner_link column=last_list")

@@ -13,7 +13,8 @@ import sys
 
 import click
 
-from channels.cli._common import operator_option, record, runtime
+from channels.cli._common import actor, operator_option, runtime
+from store import audit
 from store.desk import (
     ROLES,
     DeskUserError,
@@ -71,15 +72,18 @@ def _show(enrolment: Enrolment) -> None:
 def add(email: str, role: str, practitioner_id: str | None) -> None:
     """Create a desk user; the password comes from standard input or a prompt."""
     rt = runtime()
+    who = actor(rt)  # a named operator first: production refuses an anonymous change
     password = _password()
     try:
         with rt.db.write() as session:
             enrolment = add_user(
                 session, rt.vault, rt.practice, email, role, password, utcnow(), practitioner_id
             )
+            audit.record(
+                session, rt.practice.id, who, "desk_user_add", enrolment.user.id, f"role={role}"
+            )
     except DeskUserError as exc:
         raise click.ClickException(str(exc)) from None
-    record(rt, "desk_user_add", enrolment.user.id, f"role={role}")
     click.echo(f"Desk user {enrolment.user.email} ({role}) created.")
     _show(enrolment)
 
@@ -89,9 +93,10 @@ def add(email: str, role: str, practitioner_id: str | None) -> None:
 def list_command() -> None:
     """Every desk user: e-mail, role, practitioner, state, last login."""
     rt = runtime()
-    with rt.db.read() as session:
+    who = actor(rt)
+    with rt.db.write() as session:
         users = list_users(session, rt.practice.id)
-    record(rt, "desk_users_view", None, f"users={len(users)}")
+        audit.record(session, rt.practice.id, who, "desk_users_view", None, f"users={len(users)}")
     if not users:
         click.echo("No desk user yet: `creneau desk user add EMAIL --role admin`.")
         return
@@ -108,12 +113,13 @@ def list_command() -> None:
 def disable(email: str) -> None:
     """Disable a user: no more logins, open sessions end now."""
     rt = runtime()
+    who = actor(rt)
     with rt.db.write() as session:
         found = find_user(session, rt.practice.id, email)
         if found is None:
             raise click.ClickException("no desk user with this e-mail")
         disable_user(session, found, utcnow())
-    record(rt, "desk_user_disable", found.id)
+        audit.record(session, rt.practice.id, who, "desk_user_disable", found.id)
     click.echo(f"{found.email}: disabled")
 
 
@@ -123,12 +129,13 @@ def disable(email: str) -> None:
 def enable(email: str) -> None:
     """Allow a disabled user to log in again."""
     rt = runtime()
+    who = actor(rt)
     with rt.db.write() as session:
         found = find_user(session, rt.practice.id, email)
         if found is None:
             raise click.ClickException("no desk user with this e-mail")
         enable_user(session, found)
-    record(rt, "desk_user_enable", found.id)
+        audit.record(session, rt.practice.id, who, "desk_user_enable", found.id)
     click.echo(f"{found.email}: enabled")
 
 
@@ -138,12 +145,13 @@ def enable(email: str) -> None:
 def reset_2fa(email: str) -> None:
     """A new second factor (the old one stops working, open sessions end)."""
     rt = runtime()
+    who = actor(rt)
     with rt.db.write() as session:
         found = find_user(session, rt.practice.id, email)
         if found is None:
             raise click.ClickException("no desk user with this e-mail")
         enrolment = reset_second_factor(session, rt.vault, rt.practice, found)
-    record(rt, "desk_user_reset_2fa", found.id)
+        audit.record(session, rt.practice.id, who, "desk_user_reset_2fa", found.id)
     click.echo(f"{found.email}: new second factor.")
     _show(enrolment)
 
@@ -154,6 +162,7 @@ def reset_2fa(email: str) -> None:
 def reset_password(email: str) -> None:
     """A new password, from standard input or a prompt (open sessions end)."""
     rt = runtime()
+    who = actor(rt)
     password = _password()
     try:
         with rt.db.write() as session:
@@ -161,7 +170,7 @@ def reset_password(email: str) -> None:
             if found is None:
                 raise click.ClickException("no desk user with this e-mail")
             set_password(session, found, password)
+            audit.record(session, rt.practice.id, who, "desk_user_reset_password", found.id)
     except DeskUserError as exc:
         raise click.ClickException(str(exc)) from None
-    record(rt, "desk_user_reset_password", found.id)
     click.echo(f"{found.email}: new password set.")
