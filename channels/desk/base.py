@@ -32,7 +32,6 @@ from flask_wtf.csrf import CSRFProtect
 from bot.practice import Practice, Practitioner
 from channels.desk import i18n
 from channels.runtime import Runtime
-from store import audit
 from store.desk import session_user
 from store.models import DeskUser
 
@@ -179,13 +178,6 @@ def practitioner_or_404(practitioner_id: str | None) -> Practitioner:
 
 def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     return render_template(template, **context), status
-
-
-def record(action: str, subject: str | None = None, detail: str | None = None) -> None:
-    """One audit event in the desk user's name, in its own transaction."""
-    rt = runtime()
-    with rt.db.write() as db_session:
-        audit.record(db_session, rt.practice.id, actor(), action, subject, detail)
 
 
 def here_with(**params: str) -> str:
