@@ -11,6 +11,11 @@ PG_ANSWERS = $(BIN)/python -c "import sys, psycopg; from sqlalchemy.engine impor
 	user=u.username, password=u.password, dbname=u.database, connect_timeout=3).close()" \
 	'$(TEST_PG_URL)' 2>/dev/null
 MO := $(PO:.po=.mo)
+# The desk's browser tests drive Debian's Chromium; without it they are skipped (say so).
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_NOTE = if [ ! -x $(CHROMIUM) ]; then echo "Browser tests (tests/test_desk_browser.py) \
+	will be SKIPPED: no Chromium at $(CHROMIUM) (as root: apt-get install chromium; \
+	.ci/run installs it and makes them mandatory)"; fi
 
 .PHONY: help install test test-sqlite test-postgres run chat lint format bench clean
 
@@ -32,11 +37,13 @@ test: install ## lint, type-check bot/ and store/, run the tests (SQLite, then P
 	$(BIN)/ruff check bot channels store tests bench
 	$(BIN)/ruff format --check --quiet bot channels store tests bench
 	$(BIN)/mypy bot store
+	@$(BROWSER_NOTE)
 	$(BIN)/pytest
 	@if $(PG_ANSWERS); then $(MAKE) --no-print-directory test-postgres; \
 	else echo "PostgreSQL does not answer at $(TEST_PG_URL): second pass skipped"; fi
 
 test-sqlite: install ## run the tests on SQLite only
+	@$(BROWSER_NOTE)
 	$(BIN)/pytest
 
 test-postgres: install ## run the tests on PostgreSQL (TEST_PG_URL), incl. the multi-process race

@@ -45,7 +45,11 @@ def tick(runtime: Runtime, now: datetime) -> bool:
     with leadership(runtime.db) as leader:
         if not leader:
             return False
-        run_jobs(runtime.db, runtime.vault, runtime.catalogs, runtime.practice, now)
+        settings = runtime.settings
+        run_jobs(
+            runtime.db, runtime.vault, runtime.catalogs, runtime.practice, now,
+            base_url=settings.public_base_url,
+        )  # fmt: skip
         return True
 
 

@@ -110,8 +110,8 @@ AFTER_CONTENT = ("date", "time", "practice", "practitioner", "address")
 TELEGRAM_PROFILE = ("chat_id", "first_name", "last_name", "username", "language")
 # What a practitioner's daily summary (and a `/agenda` answer) carries per detail level.
 SUMMARY_CONTENT: dict[str, tuple[str, ...]] = {
-    "full": ("times", "types", "names", "prep_answers"),
-    "initials": ("times", "types", "initials"),
+    "full": ("counts", "times", "initials", "desk_link"),
+    "initials": ("times", "initials"),
     "count": ("counts", "times"),
 }
 

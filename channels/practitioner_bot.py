@@ -4,48 +4,66 @@ A chat becomes a practitioner's by `/start <code>` with a one-time code from
 `creneau practitioner link`; only then are `/agenda`, `/demain`, `/annuler N`, `/absent` and
 `/aide` answered. For any other chat `handle` returns None and the patient dialog runs as
 usual, so an unlinked chat never sees agenda data nor learns whether a code exists. Every
-agenda access is audited (pseudonymous ids, no personal data). Chat ids are sealed; only a
-blind index is kept in clear for the look-up.
+agenda access is audited (pseudonymous ids, no personal data).
+
+This module routes and parses; the store does the rest (store.practitioners: links, lists,
+blocks; store.appointments: cancellation and the patient's notice; store.agenda: the day),
+the same operations the desk uses. It returns reply texts: the Telegram channel queues them.
+What it says carries times, counts and initials at most; at `full` detail a link to the
+day on the desk, where names, types and answers can be read behind a login.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session
 
 from bot.messages import Moment, Text
 from bot.practice import Practice, Practitioner
 from bot.when import parse_when
 from channels.runtime import Runtime
-from channels.telegram import queue_payloads
 from store import audit
-from store.agenda import AgendaEntry, appointments_between, day_agenda, entry_line, header
-from store.models import (
-    Appointment,
-    Block,
-    LinkCode,
-    Patient,
-    PractitionerLink,
-    ProcessedMessage,
-    utcnow,
+from store.agenda import (
+    AgendaEntry,
+    appointment_entry,
+    appointments_between,
+    audit_unreadable,
+    day_agenda,
+    desk_day_url,
+    entry_line,
+    header,
+    link_line,
 )
-from store.outbox import notify_patient
-from store.vault import Vault
+from store.appointments import cancel_by_practice, reachable, tell
+from store.crypto import CryptoError
+from store.models import Appointment, LinkCode, PractitionerLink, utcnow
+from store.practitioners import (
+    BlockError,
+    ListMemory,
+    add_block,
+    already_handled,
+    clear_pending,
+    link_chat,
+    linked_chat,
+    pending_matches,
+    recall_list,
+    record_handled,
+    redeem_code,
+    remember_list,
+    set_pending,
+)
+from store.scheduler import chunks
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
-CODE_TTL = timedelta(hours=24)
-LIST_TTL = timedelta(hours=12)  # `/annuler N` refers to a list shown at most this long ago
-MAX_BLOCK = timedelta(days=366)
 TELEGRAM_LIMIT = 4096
+YES = frozenset({"oui", "o", "yes", "y", "ok", "confirmer", "confirm"})
 
 AGENDA, TOMORROW, CANCEL, AWAY, HELP = "agenda", "tomorrow", "cancel", "away", "help"
 COMMANDS = {
@@ -54,124 +72,6 @@ COMMANDS = {
     "/start": HELP,
 }  # fmt: skip
 PERIOD_SEPARATOR = re.compile(r"\s*\.\.\s*|\s+(?:-|au|to|until|jusqu'au)\s+", re.IGNORECASE)
-
-
-# ---------------------------------------------------------------- link codes
-
-
-def code_hash(code: str) -> str:
-    """What is stored of a link code: its SHA-256, never the code."""
-    return hashlib.sha256(code.strip().encode()).hexdigest()
-
-
-def chat_index(vault: Vault, practice_id: str, chat_id: str) -> str:
-    """Blind index of a practitioner's chat id (its own domain, apart from patients')."""
-    return vault.index(practice_id, f"practitioner-chat:{chat_id.strip()}")
-
-
-def create_link_code(
-    session: Session, practice: Practice, practitioner_id: str, now: datetime
-) -> str:
-    """A new one-time code for a practitioner, valid CODE_TTL; earlier unused codes die."""
-    practice.practitioner(practitioner_id)  # StopIteration for an unknown id
-    session.exec(
-        delete(LinkCode).where(
-            col(LinkCode.practice_id) == practice.id,
-            col(LinkCode.practitioner_id) == practitioner_id,
-        )
-    )
-    code = secrets.token_urlsafe(16)  # [A-Za-z0-9_-]: valid in a t.me deep link
-    session.add(
-        LinkCode(
-            practice_id=practice.id,
-            practitioner_id=practitioner_id,
-            code_hash=code_hash(code),
-            expires_at=now + CODE_TTL,
-            created_at=now,
-        )
-    )
-    return code
-
-
-def unlink(session: Session, practice: Practice, practitioner_id: str) -> bool:
-    """Forget a practitioner's chat and pending codes; True if a chat was linked."""
-    session.exec(
-        delete(LinkCode).where(
-            col(LinkCode.practice_id) == practice.id,
-            col(LinkCode.practitioner_id) == practitioner_id,
-        )
-    )
-    link = _link_of(session, practice.id, practitioner_id)
-    if link is None:
-        return False
-    session.delete(link)
-    return True
-
-
-def _link_of(session: Session, practice_id: str, practitioner_id: str) -> PractitionerLink | None:
-    return session.exec(
-        select(PractitionerLink).where(
-            PractitionerLink.practice_id == practice_id,
-            PractitionerLink.practitioner_id == practitioner_id,
-        )
-    ).first()
-
-
-def linked_chat(
-    session: Session, vault: Vault, practice_id: str, chat_id: str
-) -> PractitionerLink | None:
-    """The link of this chat, if it belongs to a practitioner."""
-    return session.exec(
-        select(PractitionerLink).where(
-            PractitionerLink.practice_id == practice_id,
-            PractitionerLink.chat_index == chat_index(vault, practice_id, chat_id),
-        )
-    ).first()
-
-
-def _redeem(session: Session, practice_id: str, code: str, now: datetime) -> LinkCode | None:
-    """The valid, unused code (marked used now), or None."""
-    row = session.exec(
-        select(LinkCode).where(
-            LinkCode.practice_id == practice_id, LinkCode.code_hash == code_hash(code)
-        )
-    ).first()
-    if row is None or row.used_at is not None or row.expires_at <= now:
-        return None
-    row.used_at = now
-    session.add(row)
-    return row
-
-
-def _link(
-    session: Session,
-    vault: Vault,
-    practice: Practice,
-    practitioner_id: str,
-    chat_id: str,
-    now: datetime,
-) -> PractitionerLink:
-    """Bind the chat to the practitioner, replacing any earlier link of either."""
-    index = chat_index(vault, practice.id, chat_id)
-    session.exec(
-        delete(PractitionerLink).where(
-            col(PractitionerLink.practice_id) == practice.id,
-            (col(PractitionerLink.practitioner_id) == practitioner_id)
-            | (col(PractitionerLink.chat_index) == index),
-        )
-    )
-    session.flush()
-    link = PractitionerLink(
-        practice_id=practice.id,
-        practitioner_id=practitioner_id,
-        chat_enc=b"",
-        chat_index=index,
-        linked_at=now,
-    )
-    link.chat_enc = vault.seal("practitioner_link", "chat", link.id, chat_id.strip())
-    session.add(link)
-    session.flush()
-    return link
 
 
 # ---------------------------------------------------------------- the context of one command
@@ -211,7 +111,29 @@ class Ctx:
         return self.runtime.catalogs.text(Text(key, params), self.lang, self.practice.tz)
 
 
-# ---------------------------------------------------------------- entry point
+# ---------------------------------------------------------------- entry points
+
+
+def respond(
+    runtime: Runtime,
+    session: Session,
+    chat_id: str,
+    text: str,
+    message_id: str = "",
+    now: datetime | None = None,
+) -> list[str] | None:
+    """Replies to a private Telegram message if it is a practitioner's command (the update
+    id recorded, a repeat answered with nothing new: []); None when the patient dialog
+    should take the message instead (then nothing was written)."""
+    now = now or utcnow()
+    practice_id = runtime.practice.id
+    if message_id and already_handled(session, runtime.vault, practice_id, CHANNEL, message_id):
+        linked = linked_chat(session, runtime.vault, practice_id, chat_id) is not None
+        return [] if linked else None
+    replies = handle(runtime, session, chat_id, text, now)
+    if replies is not None and message_id:
+        record_handled(session, runtime.vault, practice_id, CHANNEL, message_id, now)
+    return replies
 
 
 def handle(
@@ -223,7 +145,7 @@ def handle(
     command = command.split("@", 1)[0].lower()
     args = args.strip()
     if command == "/start" and args:
-        code = _redeem(session, practice.id, args, now)
+        code = redeem_code(session, practice.id, args, now)
         if code is not None:
             return _linked(runtime, session, code, chat_id, now)
     link = linked_chat(session, runtime.vault, practice.id, chat_id)
@@ -251,7 +173,7 @@ def _linked(
 ) -> list[str]:
     """Link the chat and welcome the practitioner."""
     practice = runtime.practice
-    link = _link(session, runtime.vault, practice, code.practitioner_id, chat_id, now)
+    link = link_chat(session, runtime.vault, practice, code.practitioner_id, chat_id, now)
     audit.record(
         session,
         practice.id,
@@ -282,21 +204,25 @@ def _agenda(ctx: Ctx, args: str) -> list[str]:
     return _show_day(ctx, day)
 
 
-def _detail(practitioner: Practitioner) -> str:
-    """Telegram lists follow the practitioner's chosen detail, at least initials."""
-    return "full" if practitioner.summary_detail == "full" else "initials"
-
-
 def _numbered(ctx: Ctx, entries: Sequence[AgendaEntry]) -> list[str]:
-    """Entries as `N. line`, remembered (sealed) for `/annuler N`."""
-    detail = _detail(ctx.practitioner)
+    """Entries as `N. time - initials`, remembered (sealed) for `/annuler N`."""
     catalogs = ctx.runtime.catalogs
     lines = [
-        ctx.t("pbot.line", n=n, line=entry_line(catalogs, ctx.practice, e, detail, ctx.lang))
+        ctx.t("pbot.line", n=n, line=entry_line(catalogs, ctx.practice, e, ctx.lang))
         for n, e in enumerate(entries, 1)
     ]
-    _remember(ctx, [e.appointment_id for e in entries])
+    ids = [e.appointment_id for e in entries]
+    remember_list(ctx.session, ctx.runtime.vault, ctx.link, ids, ctx.now)
+    audit_unreadable(ctx.session, ctx.practice.id, ctx.actor, entries)
     return lines
+
+
+def _desk_link(ctx: Ctx, day: date) -> list[str]:
+    """At `full` detail, the link to that day on the desk (where names can be read)."""
+    if ctx.practitioner.summary_detail != "full":
+        return []
+    url = desk_day_url(ctx.runtime.settings.public_base_url, day, ctx.link.practitioner_id)
+    return [link_line(ctx.runtime.catalogs, ctx.practice, url, ctx.lang)] if url else []
 
 
 def _show_day(ctx: Ctx, day: date) -> list[str]:
@@ -310,8 +236,9 @@ def _show_day(ctx: Ctx, day: date) -> list[str]:
     ]
     lines = [header(ctx.runtime.catalogs, ctx.practice, ctx.practitioner, day, ctx.lang)]
     lines += _numbered(ctx, entries) or [ctx.t("summary.empty")]
+    lines += _desk_link(ctx, day)
     _audit_access(ctx, f"day={day.isoformat()} entries={len(entries)}")
-    return _split("\n".join(lines))
+    return chunks("\n".join(lines), TELEGRAM_LIMIT)
 
 
 def _audit_access(ctx: Ctx, detail: str) -> None:
@@ -320,40 +247,34 @@ def _audit_access(ctx: Ctx, detail: str) -> None:
     )
 
 
-def _split(text: str) -> list[str]:
-    from store.scheduler import chunks
-
-    return chunks(text, TELEGRAM_LIMIT)
-
-
-def _remember(ctx: Ctx, ids: list[str]) -> None:
-    link = ctx.link
-    link.last_list_enc = ctx.runtime.vault.seal_json("practitioner_link", "last_list", link.id, ids)
-    link.last_list_at = ctx.now
-    ctx.session.add(link)
-
-
-def _recall(ctx: Ctx) -> list[str]:
-    """The appointment ids of the last list shown to this chat, if recent enough."""
-    link = ctx.link
-    if link.last_list_enc is None or link.last_list_at is None:
-        return []
-    if ctx.now - link.last_list_at > LIST_TTL:
-        return []
-    return list(
-        ctx.runtime.vault.open_json("practitioner_link", "last_list", link.id, link.last_list_enc)
-    )
+def _recall(ctx: Ctx) -> ListMemory:
+    """The last list shown to this chat; an unreadable cell counts as no list (audited)."""
+    try:
+        return recall_list(ctx.runtime.vault, ctx.link, ctx.now)
+    except CryptoError:
+        audit.record(
+            ctx.session,
+            ctx.practice.id,
+            ctx.actor,
+            "unreadable_cell",
+            ctx.link.id,
+            "table=practitioner_link column=last_list",
+        )
+        return ListMemory()
 
 
-# ---------------------------------------------------------------- /annuler N
+# ---------------------------------------------------------------- /annuler N [oui]
 
 
 def _cancel(ctx: Ctx, args: str) -> list[str]:
-    ids = _recall(ctx)
-    if not args.isdigit() or not 1 <= int(args) <= len(ids):
+    """`/annuler N` asks for confirmation; `/annuler N oui` right after it cancels."""
+    words = args.split()
+    memory = _recall(ctx)
+    if not words or not words[0].isdigit() or not 1 <= int(words[0]) <= len(memory.ids):
         return [ctx.t("pbot.cancel_usage")]
-    number = int(args)
-    appt = ctx.session.get(Appointment, ids[number - 1])
+    number = int(words[0])
+    appt_id = memory.ids[number - 1]
+    appt = ctx.session.get(Appointment, appt_id)
     if (
         appt is None
         or appt.practitioner_id != ctx.link.practitioner_id
@@ -361,21 +282,42 @@ def _cancel(ctx: Ctx, args: str) -> list[str]:
         or appt.start <= ctx.now
     ):
         return [ctx.t("pbot.cancel_gone")]
-    ctx.runtime.assistant.cancel(ctx.session, None, appt.id, ctx.now, by="practitioner")
+    confirmed = len(words) > 1 and words[1].lower() in YES
+    if not confirmed or not pending_matches(memory, appt_id, ctx.now):
+        return [_ask_confirmation(ctx, memory, appt, number)]
+    clear_pending(ctx.session, ctx.runtime.vault, ctx.link, memory)
+    assistant = ctx.runtime.assistant
+    cancel_by_practice(
+        ctx.session,
+        assistant,
+        ctx.practice,
+        appt.id,
+        ctx.now,
+        by="practitioner",
+        practitioner_id=ctx.link.practitioner_id,
+    )
     audit.record(ctx.session, ctx.practice.id, ctx.actor, "appointment_cancel", appt.id)
     told = _notify_patient(ctx, appt)
     key = "pbot.cancel_done" if told else "pbot.cancel_done_silent"
     return [ctx.t(key, n=number, when=Moment(appt.start, "slot"))]
 
 
+def _ask_confirmation(ctx: Ctx, memory: ListMemory, appt: Appointment, number: int) -> str:
+    """Remember the cancellation asked for, and ask to confirm it (time and initials)."""
+    set_pending(ctx.session, ctx.runtime.vault, ctx.link, memory, appt.id, ctx.now)
+    entry = appointment_entry(ctx.session, ctx.runtime.vault, ctx.practice, appt.id, ctx.lang)
+    who = entry.initials if entry is not None else "?"
+    if entry is not None:
+        audit_unreadable(ctx.session, ctx.practice.id, ctx.actor, [entry])
+    return ctx.t("pbot.cancel_confirm", n=number, when=Moment(appt.start, "slot"), initials=who)
+
+
 def _notify_patient(ctx: Ctx, appt: Appointment) -> bool:
     """Queue the discreet cancellation notice (date, time, practice; never the type)."""
-    patient = ctx.session.get(Patient, appt.patient_id) if appt.patient_id else None
-    if patient is None or patient.opted_out or patient.unreachable:
+    patient = reachable(ctx.session, appt.patient_id)
+    if patient is None:
         return False
-    if patient.channel not in ("sms", "telegram"):
-        return False
-    vault, practice = ctx.runtime.vault, ctx.practice
+    practice = ctx.practice
     text = ctx.runtime.catalogs.text(
         Text(
             "notice.cancelled_by_practice",
@@ -384,8 +326,7 @@ def _notify_patient(ctx: Ctx, appt: Appointment) -> bool:
         patient.lang,
         practice.tz,
     )
-    notify_patient(ctx.session, vault, patient, text, kind="notice", now=ctx.now)
-    return True
+    return tell(ctx.session, ctx.runtime.vault, patient, text, ctx.now)
 
 
 # ---------------------------------------------------------------- /absent START END
@@ -478,21 +419,14 @@ def parse_period(args: str, lang: str, today: date, tz: tzinfo) -> tuple[datetim
 
 def _away(ctx: Ctx, args: str) -> list[str]:
     period = parse_period(args, ctx.lang, ctx.today, ctx.practice.tz) if args else None
-    if period is None or not period[0] < period[1] or period[1] <= ctx.now:
+    if period is None:
         return [ctx.t("pbot.absent_usage")]
     start, end = period
-    if end - start > MAX_BLOCK:
-        return [ctx.t("pbot.absent_usage")]
     pid = ctx.link.practitioner_id
-    ctx.session.add(
-        Block(
-            practice_id=ctx.practice.id,
-            practitioner_id=pid,
-            start=start,
-            end=end,
-            created_at=ctx.now,
-        )
-    )
+    try:
+        add_block(ctx.session, ctx.practice, pid, start, end, ctx.now)
+    except BlockError:
+        return [ctx.t("pbot.absent_usage")]
     inside = [
         e
         for e in appointments_between(
@@ -516,52 +450,4 @@ def _away(ctx: Ctx, args: str) -> list[str]:
         _audit_access(ctx, f"period entries={len(inside)}")
     else:
         lines.append(ctx.t("pbot.absent_none"))
-    return _split("\n".join(lines))
-
-
-# ---------------------------------------------------------------- for the Telegram webhook
-
-
-def queue_replies(runtime: Runtime, session: Session, chat_id: str, replies: Sequence[str]) -> None:
-    """Queue replies to a practitioner's chat in the current transaction."""
-    payloads = [{"op": "send", "text": text} for text in replies]
-    queue_payloads(runtime, session, chat_id, payloads)
-
-
-def try_handle(
-    runtime: Runtime, chat_id: str, text: str, message_id: str = "", now: datetime | None = None
-) -> bool:
-    """Handle a private Telegram message as a practitioner command, replies queued, the
-    update id recorded; False when the patient dialog should take it instead."""
-    now = now or utcnow()
-    practice_id = runtime.practice.id
-    with runtime.db.write() as session:
-        if message_id and _seen(session, practice_id, message_id):
-            return linked_chat(session, runtime.vault, practice_id, chat_id) is not None
-        replies = handle(runtime, session, chat_id, text, now)
-        if replies is None:
-            return False  # nothing was written
-        queue_replies(runtime, session, chat_id, replies)
-        if message_id:
-            session.add(
-                ProcessedMessage(
-                    practice_id=practice_id,
-                    channel=CHANNEL,
-                    external_id=message_id[:64],
-                    created_at=now,
-                )
-            )
-    return True
-
-
-def _seen(session: Session, practice_id: str, message_id: str) -> bool:
-    return (
-        session.exec(
-            select(ProcessedMessage.id).where(
-                ProcessedMessage.practice_id == practice_id,
-                ProcessedMessage.channel == CHANNEL,
-                ProcessedMessage.external_id == message_id[:64],
-            )
-        ).first()
-        is not None
-    )
+    return chunks("\n".join(lines), TELEGRAM_LIMIT)

@@ -25,6 +25,7 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.messages import Inbound, Rendered
+from channels import practitioner_bot
 from channels.outbound import Result, SendOutcome
 from channels.runtime import Runtime
 from store.address import AddressError
@@ -197,15 +198,21 @@ def handle_update(runtime: Runtime, update: Update) -> Turn | None:
 
 
 def _practitioner_command(runtime: Runtime, message: Message, inbound: Inbound) -> bool:
-    """A linked practitioner's command (channels.practitioner_bot, when in this build),
-    handled before the patient dialog; `/start <code>` keeps its code."""
-    if not (message.text or "").startswith("/"):
+    """A linked practitioner's command, handled before the patient dialog: the practitioner
+    router returns the replies, queued here in the same transaction; `/start <code>` keeps
+    its code. False (nothing written) when the patient dialog should take the message."""
+    text = message.text or ""
+    if not text.startswith("/"):
         return False  # practitioner commands all start with a slash
-    try:
-        from channels.practitioner_bot import try_handle
-    except ImportError:
-        return False
-    return try_handle(runtime, inbound.sender, message.text or "", message_id=inbound.message_id)
+    with runtime.db.write() as session:
+        replies = practitioner_bot.respond(
+            runtime, session, inbound.sender, text, inbound.message_id or "", utcnow()
+        )
+        if replies is None:
+            return False
+        payloads: list[Payload] = [{"op": "send", "text": reply} for reply in replies]
+        queue_payloads(runtime, session, inbound.sender, payloads)
+    return True
 
 
 # ---------------------------------------------------------------- the webhook

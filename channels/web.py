@@ -7,6 +7,7 @@ import logging
 from flask import Flask, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
+from channels.desk import register as register_desk
 from channels.notice import blueprint as notice_blueprint
 from channels.runtime import Runtime
 from channels.sms import register as register_sms
@@ -34,6 +35,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     app.register_blueprint(notice_blueprint(runtime))
     register_sms(app, runtime)
     register_telegram(app, runtime)
+    register_desk(app, runtime)
     return app
 
 

@@ -1,16 +1,20 @@
-"""A practitioner's day: the agenda read from the store, and the summary text built from it.
+"""A practitioner's day: the agenda read from the store, and the texts built from it.
 
-Practitioner-facing only: these texts may name the consultation type (they go to the
-practitioner, never to a patient). Blocked periods (`/absent`) are read here too, so the
-slot search can skip them.
+Two kinds of text. What goes over Telegram or SMS (the daily summary, `/agenda`) carries
+times, counts and initials at most, never a name with a type or a preparation answer; at
+`full` detail it adds a link to that day on the desk, where the detail can be read behind a
+login. `agenda_text` (names, types, answers) is for the service's own host only (the
+`creneau agenda` terminal). An unreadable cell (tampered or truncated ciphertext) stays one
+bad cell: the entry says so, the caller audits it, the rest of the day is read as usual.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
@@ -18,10 +22,13 @@ from sqlmodel import Session, col, select
 from bot.i18n import Catalogs
 from bot.messages import Moment, Text
 from bot.practice import Practice, Practitioner
+from store import audit
+from store.crypto import CryptoError
 from store.models import Appointment, Patient
 from store.vault import Vault
 
 Interval = tuple[datetime, datetime]
+BadCell = tuple[str, str, str]  # (table, column, row id): names a cell, never its value
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,18 @@ class AgendaEntry:
     preparation: str | None
     cancelled: bool = False
     cancelled_at: datetime | None = None
+    patient_id: str | None = None
+    practitioner_id: str = ""
+    has_preparation: bool = False  # an answer is held (even if unreadable)
+    unreadable: tuple[BadCell, ...] = ()
+
+    @property
+    def name_unreadable(self) -> bool:
+        return any(table == "patient" for table, _, _ in self.unreadable)
+
+    @property
+    def preparation_unreadable(self) -> bool:
+        return any(table == "appointment" for table, _, _ in self.unreadable)
 
 
 def day_bounds(tz: ZoneInfo, day: date) -> Interval:
@@ -56,54 +75,52 @@ def initials(name: str | None) -> str:
     return out.replace(".-", "-")
 
 
-def _name(vault: Vault, patient: Patient | None) -> str | None:
-    """The patient's decrypted name, if any."""
-    if patient is None or patient.name_enc is None:
+def _open(
+    vault: Vault, table: str, column: str, row_id: str, token: bytes | None, bad: list[BadCell]
+) -> str | None:
+    """One sealed cell, or None (and the cell named in `bad`) when it does not open."""
+    if token is None:
         return None
-    return vault.open("patient", "name", patient.id, patient.name_enc)
+    try:
+        return vault.open(table, column, row_id, token)
+    except CryptoError:
+        bad.append((table, column, row_id))
+        return None
 
 
 def _entry(
     vault: Vault, practice: Practice, appt: Appointment, patient: Patient | None, lang: str
 ) -> AgendaEntry:
     """One appointment row as an agenda entry."""
-    name = _name(vault, patient)
-    prep = vault.open("appointment", "prep", appt.id, appt.prep_enc) if appt.prep_enc else None
+    bad: list[BadCell] = []
+    name = None
+    if patient is not None:
+        name = _open(vault, "patient", "name", patient.id, patient.name_enc, bad)
+    prep = _open(vault, "appointment", "prep", appt.id, appt.prep_enc, bad)
     return AgendaEntry(
         appointment_id=appt.id,
         start=appt.start,
         end=appt.end,
         type_id=appt.type_id,
-        type_label=_type_label(practice, appt.type_id, lang),
+        type_label=type_label(practice, appt.type_id, lang),
         patient_name=name,
         initials=initials(name),
         preparation=prep,
         cancelled=appt.status != "booked",
         cancelled_at=appt.cancelled_at,
+        patient_id=appt.patient_id,
+        practitioner_id=appt.practitioner_id,
+        has_preparation=appt.prep_enc is not None,
+        unreadable=tuple(bad),
     )
 
 
-def _type_label(practice: Practice, type_id: str, lang: str) -> str:
+def type_label(practice: Practice, type_id: str, lang: str) -> str:
     """The consultation type's label, or its id if the practice file no longer has it."""
     try:
         return practice.ctype(type_id).label_for(lang)
     except StopIteration:
         return type_id
-
-
-def appointments_between(
-    session: Session,
-    vault: Vault,
-    practice: Practice,
-    practitioner_id: str,
-    start: datetime,
-    end: datetime,
-    lang: str | None = None,
-) -> list[AgendaEntry]:
-    """Appointments (booked and cancelled) of a practitioner starting in [start, end)."""
-    rows = session.exec(_with_patients(practice, [practitioner_id], start, end))
-    lang = lang or practice.locale
-    return [_entry(vault, practice, a, p, lang) for a, p in rows]
 
 
 def _with_patients(
@@ -121,6 +138,32 @@ def _with_patients(
         )
         .order_by(col(Appointment.start))
     )
+
+
+def appointments_between(
+    session: Session,
+    vault: Vault,
+    practice: Practice,
+    practitioner_id: str,
+    start: datetime,
+    end: datetime,
+    lang: str | None = None,
+) -> list[AgendaEntry]:
+    """Appointments (booked and cancelled) of a practitioner starting in [start, end)."""
+    rows = session.exec(_with_patients(practice, [practitioner_id], start, end))
+    lang = lang or practice.locale
+    return [_entry(vault, practice, a, p, lang) for a, p in rows]
+
+
+def appointment_entry(
+    session: Session, vault: Vault, practice: Practice, appointment_id: str, lang: str
+) -> AgendaEntry | None:
+    """One appointment of this practice as an agenda entry, or None."""
+    appt = session.get(Appointment, appointment_id)
+    if appt is None or appt.practice_id != practice.id:
+        return None
+    patient = session.get(Patient, appt.patient_id) if appt.patient_id else None
+    return _entry(vault, practice, appt, patient, lang)
 
 
 def day_agenda(
@@ -145,6 +188,19 @@ def day_agendas(
 ) -> dict[str, list[AgendaEntry]]:
     """Several practitioners' agendas of one local day, in one query."""
     start, end = day_bounds(practice.tz, day)
+    return agendas_between(session, vault, practice, practitioner_ids, start, end, lang)
+
+
+def agendas_between(
+    session: Session,
+    vault: Vault,
+    practice: Practice,
+    practitioner_ids: list[str],
+    start: datetime,
+    end: datetime,
+    lang: str | None = None,
+) -> dict[str, list[AgendaEntry]]:
+    """Several practitioners' appointments starting in [start, end), in one query."""
     lang = lang or practice.locale
     agendas: dict[str, list[AgendaEntry]] = {pid: [] for pid in practitioner_ids}
     for appt, patient in session.exec(_with_patients(practice, practitioner_ids, start, end)):
@@ -152,29 +208,65 @@ def day_agendas(
     return agendas
 
 
-# ---------------------------------------------------------------- summary text
+def audit_unreadable(
+    session: Session, practice_id: str, actor: str, entries: Iterable[AgendaEntry]
+) -> int:
+    """One audit event per unreadable cell met in these entries (table, column and row id,
+    never a value); returns how many."""
+    n = 0
+    for entry in entries:
+        for table, column, row_id in entry.unreadable:
+            audit.record(
+                session,
+                practice_id,
+                actor,
+                "unreadable_cell",
+                row_id,
+                f"table={table} column={column}",
+            )
+            n += 1
+    return n
 
 
-def entry_line(
-    catalogs: Catalogs, practice: Practice, entry: AgendaEntry, detail: str, lang: str
-) -> str:
-    """One appointment as a line at the given detail ('full' names, else initials)."""
+# ---------------------------------------------------------------- texts
+
+
+def desk_day_url(base_url: str, day: date, practitioner_id: str) -> str:
+    """The desk's page of that day for that practitioner ('' without a public URL)."""
+    if not base_url:
+        return ""
+    query = urlencode({"date": day.isoformat(), "practitioner": practitioner_id})
+    return f"{base_url.rstrip('/')}/desk/agenda?{query}"
+
+
+def entry_line(catalogs: Catalogs, practice: Practice, entry: AgendaEntry, lang: str) -> str:
+    """One appointment as a line for Telegram or SMS: its time and the patient's initials
+    (never the type, a name or an answer)."""
     tz = practice.tz
-    params = {
-        "time": Moment(entry.start, "time"),
-        "type": _type_label(practice, entry.type_id, lang),
-    }
-    if detail == "full":
-        name = entry.patient_name or catalogs.gettext("summary.no_name", lang)
-        line = catalogs.text(Text("summary.line_full", {**params, "name": name}), lang, tz)
-    else:
-        line = catalogs.text(
-            Text("summary.line_initials", {**params, "initials": entry.initials}), lang, tz
-        )
+    params = {"time": Moment(entry.start, "time"), "initials": entry.initials}
+    line = catalogs.text(Text("summary.line_initials", params), lang, tz)
     if entry.cancelled:
         return catalogs.text(Text("summary.cancelled", {"line": line}), lang, tz)
-    if detail == "full" and entry.preparation:
-        line += "\n" + catalogs.text(Text("summary.prep", {"answer": entry.preparation}), lang, tz)
+    return line
+
+
+def full_line(catalogs: Catalogs, practice: Practice, entry: AgendaEntry, lang: str) -> str:
+    """One appointment with the patient's name, the type and the preparation answer: for
+    the service's own host only (a terminal), never for Telegram or SMS."""
+    tz = practice.tz
+    if entry.name_unreadable:
+        name = catalogs.gettext("summary.unreadable", lang)
+    else:
+        name = entry.patient_name or catalogs.gettext("summary.no_name", lang)
+    params = {"time": Moment(entry.start, "time"), "type": entry.type_label, "name": name}
+    line = catalogs.text(Text("summary.line_full", params), lang, tz)
+    if entry.cancelled:
+        return catalogs.text(Text("summary.cancelled", {"line": line}), lang, tz)
+    answer = entry.preparation
+    if entry.preparation_unreadable:
+        answer = catalogs.gettext("summary.unreadable", lang)
+    if answer:
+        line += "\n" + catalogs.text(Text("summary.prep", {"answer": answer}), lang, tz)
     return line
 
 
@@ -202,6 +294,23 @@ def _recent_cancellations(
     ]
 
 
+def count_line(
+    catalogs: Catalogs, practice: Practice, booked: Sequence[AgendaEntry], lang: str
+) -> str:
+    """'2 RDV, de 08:30 à 09:10.'"""
+    params = {
+        "n": len(booked),
+        "first": Moment(booked[0].start, "time"),
+        "last": Moment(booked[-1].start, "time"),
+    }
+    return catalogs.text(Text("summary.count", params), lang, practice.tz)
+
+
+def link_line(catalogs: Catalogs, practice: Practice, url: str, lang: str) -> str:
+    """'Détail sur le bureau: URL'."""
+    return catalogs.text(Text("summary.link", {"url": url}), lang, practice.tz)
+
+
 def summary_text(
     catalogs: Catalogs,
     practice: Practice,
@@ -211,8 +320,11 @@ def summary_text(
     lang: str,
     since: datetime | None = None,
     detail: str | None = None,
+    desk_url: str = "",
 ) -> str:
-    """The daily summary at the practitioner's detail level; cancellations since `since`."""
+    """The daily summary for Telegram or SMS at the practitioner's detail level: `count`
+    (number and range), `initials` (times and initials), `full` (both, and `desk_url`, the
+    link to that day on the desk); cancellations since `since`."""
     detail = detail or practitioner.summary_detail
     tz = practice.tz
     booked = [e for e in entries if not e.cancelled]
@@ -221,26 +333,33 @@ def summary_text(
     if not booked:
         lines.append(catalogs.text(Text("summary.empty"), lang, tz))
     elif detail == "count":
-        lines.append(
-            catalogs.text(
-                Text(
-                    "summary.count",
-                    {
-                        "n": len(booked),
-                        "first": Moment(booked[0].start, "time"),
-                        "last": Moment(booked[-1].start, "time"),
-                    },
-                ),
-                lang,
-                tz,
-            )
-        )
+        lines.append(count_line(catalogs, practice, booked, lang))
     else:
-        lines += [entry_line(catalogs, practice, e, detail, lang) for e in booked]
+        if detail == "full":
+            lines.append(count_line(catalogs, practice, booked, lang))
+        lines += [entry_line(catalogs, practice, e, lang) for e in booked]
     if cancelled and detail == "count":
         lines.append(
             catalogs.text(Text("summary.cancelled_count", {"n": len(cancelled)}), lang, tz)
         )
     elif cancelled:
-        lines += [entry_line(catalogs, practice, e, detail, lang) for e in cancelled]
+        lines += [entry_line(catalogs, practice, e, lang) for e in cancelled]
+    if detail == "full" and desk_url:
+        lines.append(link_line(catalogs, practice, desk_url, lang))
+    return "\n".join(lines)
+
+
+def agenda_text(
+    catalogs: Catalogs,
+    practice: Practice,
+    practitioner: Practitioner,
+    day: date,
+    entries: Sequence[AgendaEntry],
+    lang: str,
+) -> str:
+    """The whole day with names, types and answers: for the service's own host only."""
+    lines = [header(catalogs, practice, practitioner, day, lang)]
+    lines += [full_line(catalogs, practice, e, lang) for e in entries]
+    if not entries:
+        lines.append(catalogs.text(Text("summary.empty"), lang, practice.tz))
     return "\n".join(lines)

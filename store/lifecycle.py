@@ -23,7 +23,7 @@ from sqlalchemy.engine import Row
 from sqlmodel import Session, SQLModel, col, delete, select
 
 from bot.practice import Practice
-from store import audit
+from store import audit, desk
 from store.address import normalise
 from store.context import held_counts
 from store.crypto import CryptoError
@@ -400,6 +400,7 @@ def purge(
         )
         _unlink_processed(session, *old_replies)
         _purge_patients(session, patients)
+        desk.housekeeping(session, practice, now)  # idle sessions, old failures, old users
         detail = " ".join(f"{k}={v}" for k, v in counts.items())
         audit.record(session, practice.id, actor, "purge", None, detail[:200])
     return counts
@@ -408,12 +409,25 @@ def purge(
 # ------------------------------------------------------------------ end of contract
 
 
+# Access credentials of the service, not the practice's data: never handed out in clear.
+WITHHELD_COLUMNS = {
+    "desk_user": {"password_hash", "totp_enc"},
+    "calendar_feed": {"token_hash"},
+    "desk_session": {"token_hash"},
+}
+
+
 def _decrypted_row(
     vault: Vault, table: Table, row: Row[Any], bad: list[dict[str, str]]
 ) -> dict[str, Any]:
-    """A table row as JSON: sealed cells opened under their plain name."""
+    """A table row as JSON: sealed cells opened under their plain name; credentials
+    (password hashes, second-factor secrets, feed and session tokens) withheld."""
     out: dict[str, Any] = {}
+    withheld = WITHHELD_COLUMNS.get(table.name, set())
     for name, value in row._mapping.items():
+        if name in withheld:
+            out[name.removesuffix(ENC)] = "withheld"
+            continue
         if not name.endswith(ENC):
             out[name] = _plain(value)
             continue
@@ -490,7 +504,8 @@ def export_all(
                 "tables": counts,
                 "unreadable": bad,
                 "notes": "datetimes are UTC ISO 8601; *_enc columns appear decrypted "
-                "under their name without _enc; null where not readable",
+                "under their name without _enc; null where not readable; desk password "
+                "hashes, second-factor secrets and feed or session tokens are withheld",
             }
             zf.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
         os.chmod(tmp, 0o600)

@@ -228,3 +228,67 @@ class Block(SQLModel, table=True):
     start: datetime = Field(sa_column=ts())
     end: datetime = Field(sa_column=ts())
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts())
+
+
+class DeskUser(SQLModel, table=True):
+    """A person of the practice who logs in to the desk: an Argon2 password hash and a
+    TOTP secret (sealed); `session_version` grows to end every open session at once."""
+
+    __tablename__ = "desk_user"
+    __table_args__ = (UniqueConstraint("practice_id", "email"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    practice_id: str = Field(max_length=32)
+    email: str = Field(max_length=254)  # staff login, lowercased; never a patient's
+    role: str = Field(max_length=16)  # admin | secretary | practitioner
+    practitioner_id: str | None = Field(default=None, max_length=32)
+    password_hash: str = Field(max_length=200)  # Argon2id, PHC string
+    totp_enc: bytes = Field(sa_column=blob(nullable=False))
+    totp_last_step: int = 0  # the last accepted TOTP time step: a code works once
+    session_version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts())
+    last_login_at: datetime | None = Field(default=None, sa_column=ts(nullable=True))
+    disabled_at: datetime | None = Field(default=None, sa_column=ts(nullable=True))
+
+
+class DeskSession(SQLModel, table=True):
+    """An open desk session: the cookie carries its id, signed; idle and age checked here."""
+
+    __tablename__ = "desk_session"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    practice_id: str = Field(max_length=32)
+    token_hash: str = Field(max_length=64, unique=True)  # SHA-256 of the cookie's token
+    user_id: str = Field(foreign_key="desk_user.id", max_length=32, index=True)
+    user_version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts())
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=ts(index=True))
+
+
+class LoginAttempt(SQLModel, table=True):
+    """A failed desk login or a lock, per e-mail key (a keyed hash, never the address typed):
+    five failures in 15 minutes lock the account for 15 minutes."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (Index("ix_login_attempt_key", "practice_id", "key", "at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    practice_id: str = Field(max_length=32)
+    key: str = Field(max_length=64)
+    kind: str = Field(default="failure", max_length=16)  # failure | lock
+    at: datetime = Field(default_factory=utcnow, sa_column=ts())
+
+
+class CalendarFeed(SQLModel, table=True):
+    """A practitioner's private calendar feed: only the SHA-256 of its secret token is kept."""
+
+    __tablename__ = "calendar_feed"
+    __table_args__ = (UniqueConstraint("practice_id", "practitioner_id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    practice_id: str = Field(max_length=32)
+    practitioner_id: str = Field(max_length=32)
+    token_hash: str = Field(max_length=64, unique=True)
+    with_initials: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts())
+    last_fetched_at: datetime | None = Field(default=None, sa_column=ts(nullable=True))

@@ -20,7 +20,9 @@ from sqlmodel import Session, col, select
 from bot.i18n import Catalogs
 from bot.messages import Moment, Text
 from bot.practice import Practice, Practitioner
-from store.agenda import day_agendas, summary_text
+from store import audit
+from store.agenda import audit_unreadable, day_agendas, desk_day_url, summary_text
+from store.crypto import CryptoError
 from store.db import Database
 from store.lifecycle import purge
 from store.models import Appointment, JobClaim, Patient, PractitionerLink, new_id
@@ -87,10 +89,16 @@ def covered_day(practice: Practice, practitioner: Practitioner, now: datetime) -
 
 
 def summary_destinations(
-    session: Session, vault: Vault, practice: Practice, practitioners: list[Practitioner]
+    session: Session,
+    vault: Vault,
+    practice: Practice,
+    practitioners: list[Practitioner],
+    actor: str = "system",
 ) -> dict[str, tuple[str, str]]:
-    """(channel, address) per practitioner: the linked Telegram chat, the file's chat id,
-    else the SMS phone; practitioners with none are left out. One query for the links."""
+    """(channel, address) per practitioner: the Telegram chat linked by the one-time code,
+    else the SMS phone; practitioners with none are left out. One query for the links. A
+    chat id typed in the practice file is never used (only a linked chat proves it is the
+    practitioner's); a link whose cell does not open is audited and skipped."""
     ids = [p.id for p in practitioners]
     links = session.exec(
         select(PractitionerLink).where(
@@ -98,19 +106,24 @@ def summary_destinations(
             col(PractitionerLink.practitioner_id).in_(ids),
         )
     )
-    found = {
-        link.practitioner_id: (
-            "telegram",
-            vault.open("practitioner_link", "chat", link.id, link.chat_enc),
-        )
-        for link in links
-    }
-    for p in practitioners:
-        if p.id in found:
+    found: dict[str, tuple[str, str]] = {}
+    for link in links:
+        try:
+            chat = vault.open("practitioner_link", "chat", link.id, link.chat_enc)
+        except CryptoError:
+            audit.record(
+                session,
+                practice.id,
+                actor,
+                "unreadable_cell",
+                link.id,
+                "table=practitioner_link column=chat",
+            )
+            log.warning("summary destination unreadable: practitioner %s", link.practitioner_id)
             continue
-        if p.summary_telegram_chat_id:
-            found[p.id] = ("telegram", str(p.summary_telegram_chat_id))
-        elif p.summary_phone:
+        found[link.practitioner_id] = ("telegram", chat)
+    for p in practitioners:
+        if p.id not in found and p.summary_phone:
             found[p.id] = ("sms", p.summary_phone)
     return found
 
@@ -168,10 +181,14 @@ def queue_summaries(
     practitioners: list[Practitioner],
     now: datetime,
     day: date | None = None,
+    base_url: str = "",
+    actor: str = "system",
 ) -> int:
     """Queue the summaries of these practitioners, each of `day` (default: the day each
-    chose); a handful of queries for the whole batch. Returns how many were queued."""
-    destinations = summary_destinations(session, vault, practice, practitioners)
+    chose); a handful of queries for the whole batch. At `full` detail each links to its
+    day on the desk at `base_url` (the public origin). Each summary queued is audited
+    (practitioner id, counts), so is each unreadable cell met. Returns how many were queued."""
+    destinations = summary_destinations(session, vault, practice, practitioners, actor)
     previous = _previous_summaries(session, practice, [p.id for p in practitioners], now)
     lang = practice.locale
     by_day: dict[date, list[Practitioner]] = {}
@@ -184,10 +201,26 @@ def queue_summaries(
     for covered, group in by_day.items():
         agendas = day_agendas(session, vault, practice, [p.id for p in group], covered, lang)
         for p in group:
+            entries = agendas[p.id]
             since = previous.get(p.id) or now - SUMMARY_LOOKBACK
-            text = summary_text(catalogs, practice, p, covered, agendas[p.id], lang, since=since)
+            link = desk_day_url(base_url, covered, p.id)
+            text = summary_text(
+                catalogs, practice, p, covered, entries, lang, since=since, desk_url=link
+            )
+            channel = destinations[p.id][0]
             _queue_text(session, vault, practice, destinations[p.id], text, now)
-            log.info("summary queued: practitioner=%s entries=%d", p.id, len(agendas[p.id]))
+            audit_unreadable(session, practice.id, actor, entries)
+            booked = sum(1 for e in entries if not e.cancelled)
+            audit.record(
+                session,
+                practice.id,
+                actor,
+                "summary_sent",
+                p.id,
+                f"day={covered.isoformat()} channel={channel} detail={p.summary_detail} "
+                f"booked={booked} cancelled={len(entries) - booked}",
+            )
+            log.info("summary queued: practitioner=%s entries=%d", p.id, len(entries))
             queued += 1
     return queued
 
@@ -200,9 +233,14 @@ def queue_summary(
     practitioner: Practitioner,
     now: datetime,
     day: date | None = None,
+    base_url: str = "",
+    actor: str = "system",
 ) -> bool:
     """Queue one practitioner's summary; False if it has nowhere to go."""
-    return queue_summaries(session, vault, catalogs, practice, [practitioner], now, day) == 1
+    queued = queue_summaries(
+        session, vault, catalogs, practice, [practitioner], now, day, base_url, actor
+    )
+    return queued == 1
 
 
 def _queue_text(
@@ -230,7 +268,12 @@ def _queue_text(
 
 
 def run_due_summaries(
-    db: Database, vault: Vault, catalogs: Catalogs, practice: Practice, now: datetime
+    db: Database,
+    vault: Vault,
+    catalogs: Catalogs,
+    practice: Practice,
+    now: datetime,
+    base_url: str = "",
 ) -> int:
     """Queue today's summaries whose local time has passed and that nobody claimed yet.
 
@@ -245,7 +288,9 @@ def run_due_summaries(
         with db.write() as session:
             mine = claim_many(session, practice.id, "summary", list(batch), now)
             chosen = [p for key, p in batch.items() if key in mine]
-            queued += queue_summaries(session, vault, catalogs, practice, chosen, now)
+            queued += queue_summaries(
+                session, vault, catalogs, practice, chosen, now, base_url=base_url
+            )
     return queued
 
 
@@ -342,11 +387,20 @@ JOBS = (run_due_summaries, queue_reminders, run_daily_purge)
 
 
 def run_jobs(
-    db: Database, vault: Vault, catalogs: Catalogs, practice: Practice, now: datetime
+    db: Database,
+    vault: Vault,
+    catalogs: Catalogs,
+    practice: Practice,
+    now: datetime,
+    base_url: str = "",
 ) -> None:
-    """Run every job once; one failing job does not stop the others."""
+    """Run every job once; one failing job does not stop the others. `base_url` (the public
+    origin) lets a summary link to the desk."""
     for job in JOBS:
         try:
-            job(db, vault, catalogs, practice, now)
+            if job is run_due_summaries:
+                run_due_summaries(db, vault, catalogs, practice, now, base_url)
+            else:
+                job(db, vault, catalogs, practice, now)
         except Exception as exc:  # a scheduler must keep ticking; log the type, not data
             log.error("job %s failed: %s", job.__name__, type(exc).__name__)

@@ -11,9 +11,16 @@ from sqlmodel import select
 from bot.practice import Practice
 from bot.slots import next_slots
 from channels.runtime import Runtime
-from store.agenda import day_agenda, initials, summary_text
+from store.agenda import (
+    agenda_text,
+    audit_unreadable,
+    day_agenda,
+    desk_day_url,
+    initials,
+    summary_text,
+)
 from store.context import busy_intervals
-from store.models import Appointment, Block, Outbox, Patient
+from store.models import Appointment, AuditEvent, Block, Outbox, Patient
 from store.outbox import open_row
 
 PARIS_DAY = date(2026, 12, 7)  # a Monday
@@ -125,14 +132,32 @@ def a_day(runtime: Runtime) -> list[Appointment]:
     ]
 
 
-def summary(runtime: Runtime, detail: str, lang: str = "fr", since: datetime | None = None) -> str:
+def summary(
+    runtime: Runtime,
+    detail: str,
+    lang: str = "fr",
+    since: datetime | None = None,
+    desk_url: str = "",
+) -> str:
     practice = runtime.practice
     doctor = practice.practitioners[0]
     with runtime.db.read() as session:
         entries = day_agenda(session, runtime.vault, practice, "roux", PARIS_DAY, lang)
     return summary_text(
-        runtime.catalogs, practice, doctor, PARIS_DAY, entries, lang, since, detail=detail
+        runtime.catalogs, practice, doctor, PARIS_DAY, entries, lang, since, detail, desk_url
     )
+
+
+SECRETS = (
+    "Paul",
+    "Martin",
+    "Zoé",
+    "Ann Lee",
+    "Électrocardiogramme",
+    "ECG",
+    "Consultation",
+    "Bêtabloquant",
+)
 
 
 # ---------------------------------------------------------------- agenda
@@ -167,22 +192,74 @@ def test_initials():
     assert initials("  ") == "?" and initials(None) == "?"
 
 
-def test_summary_full_names_type_and_answer(runtime):
+def test_summary_full_is_count_times_initials_and_a_link_to_the_desk(runtime):
     a_day(runtime)
-    text = summary(runtime, "full")
+    url = desk_day_url("https://cabinet.example/", PARIS_DAY, "roux")
+    assert url == "https://cabinet.example/desk/agenda?date=2026-12-07&practitioner=roux"
+    text = summary(runtime, "full", desk_url=url)
     assert text.startswith("Dr Anne Roux - agenda du lundi 7 décembre:")
+    assert "2 RDV, de 08:30 à 09:10." in text
+    assert "08:30 - P.M." in text and "09:10 - Z.J-B.R." in text
+    assert "10:00 - A.L. - annulé" in text
+    assert text.endswith("Détail sur le bureau: " + url)
+    for secret in SECRETS:  # never a name with a type or an answer over Telegram or SMS
+        assert secret not in text, secret
+    assert "desk" not in summary(runtime, "full")  # no public URL: no link
+
+
+def test_agenda_text_for_the_host_names_type_and_answer(runtime):
+    a_day(runtime)
+    practice = runtime.practice
+    with runtime.db.read() as session:
+        entries = day_agenda(session, runtime.vault, practice, "roux", PARIS_DAY)
+    text = agenda_text(
+        runtime.catalogs, practice, practice.practitioners[0], PARIS_DAY, entries, "fr"
+    )
     assert "08:30 Électrocardiogramme - Paul Martin" in text
     assert "Réponse: Bêtabloquant" in text
     assert "09:10 Consultation - Zoé Jean-Baptiste Roy" in text
     assert "10:00 Consultation - Ann Lee - annulé" in text
 
 
-def test_summary_initials_hides_names_and_answers(runtime):
+def test_summary_initials_hides_names_types_and_answers(runtime):
     a_day(runtime)
     text = summary(runtime, "initials", lang="en")
-    assert "08:30 ECG - P.M." in text and "09:10 Consultation - Z.J-B.R." in text
-    assert "10:00 Consultation - A.L. - cancelled" in text
-    assert "Paul" not in text and "Bêtabloquant" not in text
+    assert "08:30 - P.M." in text and "09:10 - Z.J-B.R." in text
+    assert "10:00 - A.L. - cancelled" in text
+    for secret in SECRETS:
+        assert secret not in text, secret
+
+
+def test_one_bad_cell_stays_one_bad_cell(runtime):
+    appts = a_day(runtime)
+    with runtime.db.write() as session:
+        paul = session.get(Patient, appts[0].patient_id)
+        paul.name_enc = paul.name_enc[:-1] + bytes([paul.name_enc[-1] ^ 1])  # one flipped bit
+        ecg = session.get(Appointment, appts[0].id)
+        ecg.prep_enc = ecg.prep_enc[:5]  # truncated
+    with runtime.db.write() as session:
+        entries = day_agenda(session, runtime.vault, runtime.practice, "roux", PARIS_DAY)
+        assert audit_unreadable(session, "default", "system", entries) == 2
+    assert entries[0].name_unreadable and entries[0].preparation_unreadable
+    assert entries[0].initials == "?" and entries[1].patient_name == "Zoé Jean-Baptiste Roy"
+    text = summary(runtime, "initials")
+    assert "08:30 - ?" in text and "09:10 - Z.J-B.R." in text
+    host = agenda_text(
+        runtime.catalogs,
+        runtime.practice,
+        runtime.practice.practitioners[0],
+        PARIS_DAY,
+        entries,
+        "fr",
+    )
+    assert "08:30 Électrocardiogramme - (illisible)" in host and "Réponse: (illisible)" in host
+    with runtime.db.read() as session:
+        events = list(
+            session.exec(select(AuditEvent).where(AuditEvent.action == "unreadable_cell"))
+        )
+    assert sorted((e.subject, e.detail) for e in events) == sorted(
+        [(paul.id, "table=patient column=name"), (ecg.id, "table=appointment column=prep")]
+    )
 
 
 def test_summary_count_gives_number_and_range_only(runtime):

@@ -269,6 +269,8 @@ def summary_content(text: str, entry: AgendaEntry, practice: Practice) -> set[st
         kinds.add("prep_answers")
     if "2 RDV" in text or "2 appointments" in text:
         kinds.add("counts")
+    if "/desk/agenda?date=" in text:
+        kinds.add("desk_link")
     return kinds
 
 
@@ -298,5 +300,6 @@ def test_practitioner_messages_carry_what_the_documents_say(runtime, detail) -> 
         entries,
         practice.locale,
         detail=detail,
+        desk_url="https://rdv.example/desk/agenda?date=2026-12-07&practitioner=roux",
     )
     assert summary_content(text, entries[0], practice) == set(kit.SUMMARY_CONTENT[detail])

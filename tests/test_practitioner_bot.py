@@ -14,6 +14,7 @@ from channels.cli import main
 from channels.cli.practitioner import COMMANDS
 from channels.runtime import Runtime
 from channels.settings import Settings
+from store import practitioners
 from store.context import busy_intervals
 from store.models import Appointment, AuditEvent, Block, LinkCode, Outbox, PractitionerLink
 from tests.conftest import env_for
@@ -30,7 +31,7 @@ def say(runtime, text: str, chat: str = DOCTOR_CHAT, now: datetime = NOW) -> lis
 
 def new_code(runtime, now: datetime = NOW) -> str:
     with runtime.db.write() as session:
-        return pbot.create_link_code(session, runtime.practice, "roux", now)
+        return practitioners.create_link_code(session, runtime.practice, "roux", now)
 
 
 def audits(runtime, action: str | None = None) -> list[AuditEvent]:
@@ -63,7 +64,7 @@ def test_link_code_is_stored_hashed_and_single_use(runtime):
     code = new_code(runtime)
     with runtime.db.read() as session:
         row = session.exec(select(LinkCode)).one()
-    assert code not in row.code_hash and row.code_hash == pbot.code_hash(code)
+    assert code not in row.code_hash and row.code_hash == practitioners.code_hash(code)
     assert say(runtime, f"/start {code}") is not None
     assert say(runtime, f"/start {code}", chat="999") is None  # used: the other chat is a patient
     assert say(runtime, "/agenda", chat="999") is None
@@ -98,7 +99,7 @@ def test_plain_text_from_a_linked_chat_goes_to_the_patient_dialog(linked):
 
 def test_unlink_revokes_access(linked):
     with linked.db.write() as session:
-        assert pbot.unlink(session, linked.practice, "roux") is True
+        assert practitioners.unlink(session, linked.practice, "roux") is True
     assert say(linked, "/agenda") is None
 
 
@@ -109,10 +110,11 @@ def test_agenda_lists_the_day_numbered_and_audits_without_personal_data(linked):
     a_day(linked)
     [text] = say(linked, "/agenda")
     assert "Dr Anne Roux - agenda du lundi 7 décembre:" in text
-    assert "1. 08:30 Électrocardiogramme - P.M." in text
-    assert "2. 09:10 Consultation - Z.J-B.R." in text
+    assert "1. 08:30 - P.M." in text
+    assert "2. 09:10 - Z.J-B.R." in text
     assert "3." not in text  # the cancelled one is not offered
-    assert "Paul" not in text  # initials: the practitioner's chosen detail
+    for secret in ("Paul", "Électrocardiogramme", "Consultation", "Bêtabloquant"):
+        assert secret not in text  # times and initials at most, over Telegram
     [event] = audits(linked, "agenda_access")
     assert (event.actor, event.subject) == ("practitioner:roux", "roux")
     assert "P.M" not in (event.detail or "") and "Paul" not in (event.detail or "")
@@ -121,7 +123,7 @@ def test_agenda_lists_the_day_numbered_and_audits_without_personal_data(linked):
 def test_agenda_of_other_days(linked):
     add_appt(linked, add_patient(linked), at(PARIS_DAY + timedelta(days=1), 9))
     for text in ("/demain", "/agenda demain", "/agenda 8/12", "/agenda 2026-12-08"):
-        assert "1. 09:00 Consultation - P.M." in say(linked, text)[0], text
+        assert "1. 09:00 - P.M." in say(linked, text)[0], text
     assert "Aucun RDV" in say(linked, "/agenda")[0]
     assert "Date non comprise" in say(linked, "/agenda bientot")[0]
     assert len(audits(linked, "agenda_access")) == 5
@@ -133,7 +135,13 @@ def test_agenda_of_other_days(linked):
 def test_cancel_n_cancels_and_tells_the_patient_discreetly(linked):
     appts = a_day(linked)
     say(linked, "/agenda")
-    [reply] = say(linked, "/annuler 1")
+    [question] = say(linked, "/annuler 1")
+    assert "Annuler le RDV 1 du lun. 7 déc. 08:30 (P.M.) ?" in question
+    assert "/annuler 1 oui" in question and "Paul" not in question
+    with linked.db.read() as session:
+        assert session.get(Appointment, appts[0].id).status == "booked"  # not yet
+    assert outbox(linked) == []
+    [reply] = say(linked, "/annuler 1 oui")
     assert "RDV 1 du lun. 7 déc. 08:30 annulé" in reply and "prévenu" in reply
     with linked.db.read() as session:
         appt = session.get(Appointment, appts[0].id)
@@ -145,6 +153,7 @@ def test_cancel_n_cancels_and_tells_the_patient_discreetly(linked):
     text = payload["text"]
     assert "lundi 7 décembre à 08:30" in text and "Cabinet des Lilas" in text and "RDV" in text
     assert "lectrocardiogramme" not in text and "ECG" not in text and "Paul" not in text
+    assert appt.prep_enc is None  # the preparation answer goes with the cancellation
     assert "n'est plus" in say(linked, "/annuler 1")[0]  # already cancelled
     assert [e.subject for e in audits(linked, "appointment_cancel")] == [appts[0].id]
 
@@ -162,7 +171,8 @@ def test_cancel_of_a_console_patient_says_they_were_not_told(linked):
     alice = add_patient(linked, channel="console", address="alice")
     add_appt(linked, alice, at(PARIS_DAY, 11))
     say(linked, "/agenda")
-    assert "ne peut pas" in say(linked, "/annuler 1")[0]
+    say(linked, "/annuler 1")
+    assert "ne peut pas" in say(linked, "/annuler 1 oui")[0]
     assert outbox(linked) == []
 
 
@@ -173,7 +183,7 @@ def test_absent_blocks_slots_and_lists_appointments_inside(linked):
     a_day(linked)
     [reply] = say(linked, "/absent 7/12")
     assert "Période bloquée du lun. 7 déc. 00:00 au mar. 8 déc. 00:00" in reply
-    assert "1. 08:30 Électrocardiogramme - P.M." in reply and "2. 09:10" in reply
+    assert "1. 08:30 - P.M." in reply and "2. 09:10" in reply
     assert "1." in reply and "3." not in reply
     with linked.db.read() as session:
         block = session.exec(select(Block)).one()
@@ -184,7 +194,8 @@ def test_absent_blocks_slots_and_lists_appointments_inside(linked):
         slots = next_slots(linked.practice, "roux", 20, now=NOW, busy=busy, limit=3)
     assert (block.start, block.end) == (at(PARIS_DAY, 0), at(PARIS_DAY + timedelta(days=1), 0))
     assert all(s.date() != PARIS_DAY for s in slots)
-    assert "annulé" in say(linked, "/annuler 2")[0]  # the listed appointments can be handled
+    assert "?" in say(linked, "/annuler 2")[0]  # the listed appointments can be handled
+    assert "annulé" in say(linked, "/annuler 2 oui")[0]
     assert audits(linked, "block_period")[0].detail == "appointments=2"
 
 
@@ -221,13 +232,16 @@ def test_absent_refuses_what_it_cannot_read(linked):
 # ---------------------------------------------------------------- Telegram webhook helper
 
 
-def test_try_handle_queues_replies_once_per_update(linked):
-    assert pbot.try_handle(linked, DOCTOR_CHAT, "/aide", "u1", NOW) is True
-    assert pbot.try_handle(linked, DOCTOR_CHAT, "/aide", "u1", NOW) is True
-    [(row, address, payload)] = outbox(linked)
-    assert (row.channel, row.kind, address) == ("telegram", "reply", DOCTOR_CHAT)
-    assert payload["op"] == "send" and "/agenda" in payload["text"]
-    assert pbot.try_handle(linked, "123", "/agenda", "u2", NOW) is False
+def test_respond_records_the_update_once(linked):
+    with linked.db.write() as session:
+        first = pbot.respond(linked, session, DOCTOR_CHAT, "/aide", "u1", NOW)
+    with linked.db.write() as session:
+        again = pbot.respond(linked, session, DOCTOR_CHAT, "/aide", "u1", NOW)
+        stranger = pbot.respond(linked, session, "123", "/agenda", "u2", NOW)
+    assert first and "/agenda" in first[0]
+    assert again == []  # handled already: nothing new
+    assert stranger is None  # the patient dialog takes it
+    assert outbox(linked) == []  # the router returns replies; the Telegram channel queues them
 
 
 # ---------------------------------------------------------------- command line
@@ -287,3 +301,45 @@ def test_cli_summary_queues_now_regardless_of_claims(cli_env):
         assert "roux: summary queued" in out.output
     with rt.db.read() as session:
         assert len(list(session.exec(select(Outbox)))) == 2
+
+
+def test_cancel_yes_needs_the_question_just_before(linked):
+    appts = a_day(linked)
+    say(linked, "/agenda")
+    assert "?" in say(linked, "/annuler 1 oui")[0]  # no question asked yet: ask it now
+    assert "annulé" not in say(linked, "/annuler 2 oui")[0]  # the question was about 1
+    say(linked, "/annuler 1")
+    late = NOW + timedelta(minutes=11)
+    assert "?" in say(linked, "/annuler 1 oui", now=late)[0]  # too late: asked again
+    assert "annulé" in say(linked, "/annuler 1 oui", now=late + timedelta(minutes=1))[0]
+    with linked.db.read() as session:
+        assert session.get(Appointment, appts[0].id).status == "cancelled"
+        assert session.get(Appointment, appts[1].id).status == "booked"
+
+
+def test_full_detail_links_the_day_on_the_desk_and_never_names(linked):
+    import dataclasses
+
+    from tests.test_agenda import with_practitioner
+
+    with_practitioner(linked, summary_detail="full")
+    linked.settings = dataclasses.replace(linked.settings, public_base_url="https://c.example")
+    a_day(linked)
+    [text] = say(linked, "/agenda")
+    assert text.endswith(
+        "Détail sur le bureau: https://c.example/desk/agenda?date=2026-12-07&practitioner=roux"
+    )
+    assert "1. 08:30 - P.M." in text
+    for secret in ("Paul", "Électrocardiogramme", "Consultation", "Bêtabloquant"):
+        assert secret not in text
+
+
+def test_an_unreadable_list_is_no_list_and_is_audited(linked):
+    a_day(linked)
+    say(linked, "/agenda")
+    with linked.db.write() as session:
+        link = session.exec(select(PractitionerLink)).one()
+        link.last_list_enc = link.last_list_enc[:-2]
+    assert "numéro" in say(linked, "/annuler 1")[0]
+    [bad] = audits(linked, "unreadable_cell")
+    assert (bad.subject, bad.detail) == (link.id, "table=practitioner_link column=last_list")

@@ -364,3 +364,28 @@ def test_a_bad_address_cell_does_not_stop_the_other_reminders(patient, runtime, 
     with runtime.db.read() as s:
         events = s.exec(select(AuditEvent).where(AuditEvent.action == "unreadable_cell")).all()
     assert [(e.subject, e.detail) for e in events] == [(bad_id, "patient.address")]
+
+
+def test_the_end_of_contract_export_withholds_desk_credentials(patient, runtime, tmp_path, clock):
+    import zipfile
+
+    from store import desk
+
+    book(patient, PHONE, NAME)
+    with runtime.db.write() as s:
+        enrolment = desk.add_user(
+            s, runtime.vault, runtime.practice, "secretariat@example.org", "secretary",
+            "correct horse battery staple", clock.now,
+        )  # fmt: skip
+    target = tmp_path / "all.zip"
+    with runtime.db.read() as s:
+        result = lifecycle.export_all(s, runtime.vault, runtime.practice, target, now=clock.now)
+    assert result["unreadable"] == []
+    with zipfile.ZipFile(target) as zf:
+        users = json.loads(zf.read("desk_user.json"))
+        patients = json.loads(zf.read("patient.json"))
+        everything = b"".join(zf.read(n) for n in zf.namelist())
+    assert users[0]["email"] == "secretariat@example.org"
+    assert users[0]["password_hash"] == "withheld" and users[0]["totp"] == "withheld"
+    assert enrolment.secret.encode() not in everything and b"argon2" not in everything
+    assert patients[0]["name"] == NAME  # the practice's own data is handed back in clear

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from channels.clock import leadership, run_clock, tick
 from store import scheduler
-from store.models import JobClaim, PractitionerLink
+from store.models import AuditEvent, JobClaim, Patient, PractitionerLink
 from store.scheduler import chunks, run_daily_purge, run_due_summaries
 from tests.test_agenda import PARIS_DAY, a_day, at, outbox, with_practitioner
 
@@ -55,16 +55,66 @@ def test_summary_goes_once_by_sms_with_the_day(runtime, sms_doctor):
     [(row, address, payload)] = outbox(runtime)
     assert (row.channel, row.kind, address, row.patient_id) == ("sms", "summary", PHONE, None)
     assert not row.respect_quiet_hours
-    assert payload["op"] == "send" and "08:30 Électrocardiogramme - P.M." in payload["text"]
-    assert "Paul" not in payload["text"]
+    assert payload["op"] == "send" and "08:30 - P.M." in payload["text"]
+    assert "Paul" not in payload["text"] and "lectrocardiogramme" not in payload["text"]
+    with runtime.db.read() as session:
+        [event] = session.exec(select(AuditEvent).where(AuditEvent.action == "summary_sent"))
+    assert (event.actor, event.subject) == ("system", "roux")
+    assert event.detail == "day=2026-12-07 channel=sms detail=initials booked=2 cancelled=1"
 
 
-def test_summary_of_tomorrow_and_full_detail(runtime):
+def test_summary_of_tomorrow_and_full_detail_links_to_the_desk(runtime):
     with_practitioner(runtime, summary_phone=PHONE, summary_day="tomorrow", summary_detail="full")
     a_day(runtime)
-    run(runtime, at(PARIS_DAY - timedelta(days=1), 19))
+    practice = runtime.practice
+    run_due_summaries(
+        runtime.db,
+        runtime.vault,
+        runtime.catalogs,
+        practice,
+        at(PARIS_DAY - timedelta(days=1), 19),
+        base_url="https://c.example",
+    )
     [(_, _, payload)] = outbox(runtime)
-    assert "lundi 7 décembre" in payload["text"] and "Paul Martin" in payload["text"]
+    text = payload["text"]
+    assert "lundi 7 décembre" in text and "2 RDV, de 08:30 à 09:10." in text
+    assert "08:30 - P.M." in text
+    assert "https://c.example/desk/agenda?date=2026-12-07&practitioner=roux" in text
+    for secret in ("Paul", "Martin", "lectrocardiogramme", "Consultation", "Bêtabloquant"):
+        assert secret not in text
+
+
+def test_a_chat_id_typed_in_the_practice_file_is_never_a_destination(runtime):
+    with_practitioner(runtime, summary_telegram_chat_id=123456789)
+    a_day(runtime)
+    assert run(runtime, at(PARIS_DAY, 8)) == 0 and outbox(runtime) == []
+
+
+def test_an_unreadable_cell_leaves_the_summary_going(runtime, sms_doctor):
+    appts = a_day(runtime)
+    with runtime.db.write() as session:
+        paul = session.get(Patient, appts[0].patient_id)
+        paul.name_enc = paul.name_enc[:-3]  # truncated
+    assert run(runtime, at(PARIS_DAY, 8)) == 1
+    [(_, _, payload)] = outbox(runtime)
+    assert "08:30 - ?" in payload["text"] and "09:10 - Z.J-B.R." in payload["text"]
+    with runtime.db.read() as session:
+        [bad] = session.exec(select(AuditEvent).where(AuditEvent.action == "unreadable_cell"))
+    assert (bad.subject, bad.detail) == (paul.id, "table=patient column=name")
+
+
+def test_an_unreadable_link_falls_back_to_the_phone_and_is_audited(runtime, sms_doctor):
+    link = PractitionerLink(
+        practice_id="default", practitioner_id="roux", chat_enc=b"\x01\x02", chat_index="x"
+    )
+    with runtime.db.write() as session:
+        session.add(link)
+    assert run(runtime, at(PARIS_DAY, 8)) == 1
+    [(row, address, _)] = outbox(runtime)
+    assert (row.channel, address) == ("sms", PHONE)
+    with runtime.db.read() as session:
+        [bad] = session.exec(select(AuditEvent).where(AuditEvent.action == "unreadable_cell"))
+    assert bad.detail == "table=practitioner_link column=chat"
 
 
 def test_count_detail(runtime):

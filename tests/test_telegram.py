@@ -661,8 +661,8 @@ def test_polling_feeds_updates_to_the_same_handling(
 
 def test_practitioner_links_by_code_then_reads_the_agenda(runtime, client, api, worker) -> None:
     """Through the webhook: a stranger's /agenda is patient dialog; a code links the chat."""
-    from channels.practitioner_bot import create_link_code
     from store.models import AuditEvent, utcnow
+    from store.practitioners import create_link_code
 
     with runtime.db.write() as session:
         code = create_link_code(session, runtime.practice, "roux", utcnow())

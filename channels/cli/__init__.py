@@ -11,7 +11,7 @@ import sys
 import click
 
 from bot.practice_file import PracticeError, load_practice
-from channels.cli import data, db, practitioner, telegram
+from channels.cli import data, db, desk, practitioner, telegram
 from channels.cli._common import group_operator_option, runtime, settings
 from channels.runtime import configure_logging
 from store.crypto import generate_key
@@ -105,3 +105,4 @@ data.attach(main)
 main.add_command(telegram.telegram)
 main.add_command(telegram.worker)
 main.add_command(db.db)
+main.add_command(desk.desk)

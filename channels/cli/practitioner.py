@@ -6,6 +6,7 @@ when a command runs, never at import time. Reading an agenda is an audited acces
 
 from __future__ import annotations
 
+import sys
 from datetime import date, datetime
 
 import click
@@ -15,7 +16,7 @@ from channels.cli._common import actor, operator_option, until_signal
 from channels.cli._common import runtime as cli_runtime
 from channels.runtime import Runtime, configure_logging
 from store import audit
-from store.agenda import day_agenda, summary_text
+from store.agenda import agenda_text, audit_unreadable, day_agenda
 from store.models import utcnow
 from store.scheduler import queue_summary
 
@@ -59,22 +60,21 @@ def agenda(day_text: str | None, pid: str | None) -> None:
     now = utcnow()
     day = _day(runtime, day_text, now)
     practice = runtime.practice
+    bad = 0
     with runtime.db.write() as session:
         for practitioner in _practitioners(runtime, pid):
             entries = day_agenda(session, runtime.vault, practice, practitioner.id, day)
-            audit.record(
-                session,
-                practice.id,
-                actor(runtime),
-                "agenda_access",
-                practitioner.id,
-                f"day={day.isoformat()} entries={len(entries)}",
+            who = actor(runtime)
+            detail = f"day={day.isoformat()} entries={len(entries)}"
+            audit.record(session, practice.id, who, "agenda_access", practitioner.id, detail)
+            bad += audit_unreadable(session, practice.id, who, entries)
+            text = agenda_text(
+                runtime.catalogs, practice, practitioner, day, entries, practice.locale
             )
-            text = summary_text(
-                runtime.catalogs, practice, practitioner, day, entries, practice.locale,
-                detail="full",
-            )  # fmt: skip
             click.echo(text + "\n")
+    if bad:
+        click.echo(f"warning: {bad} unreadable cell(s), shown as such (audited)", err=True)
+        sys.exit(3)
 
 
 @click.command()
@@ -89,8 +89,9 @@ def summary(day_text: str | None, pid: str | None) -> None:
     with runtime.db.write() as session:
         for practitioner in _practitioners(runtime, pid):
             queued = queue_summary(
-                session, runtime.vault, runtime.catalogs, runtime.practice, practitioner, now, day
-            )
+                session, runtime.vault, runtime.catalogs, runtime.practice, practitioner, now, day,
+                base_url=runtime.settings.public_base_url, actor=actor(runtime),
+            )  # fmt: skip
             state = "queued" if queued else "not queued: no Telegram link nor summary_phone"
             click.echo(f"{practitioner.id}: summary {state}")
 
@@ -122,7 +123,7 @@ def practitioner() -> None:
 @operator_option
 def link(practitioner_id: str, bot_username: str) -> None:
     """Print a one-time code (24 h, single use) to send to the bot from the practitioner's chat."""
-    from channels.practitioner_bot import CODE_TTL, create_link_code
+    from store.practitioners import CODE_TTL, create_link_code
 
     runtime = cli_runtime()
     _practitioners(runtime, practitioner_id)
@@ -145,7 +146,7 @@ def link(practitioner_id: str, bot_username: str) -> None:
 @operator_option
 def unlink_command(practitioner_id: str) -> None:
     """Forget the practitioner's Telegram chat (and any pending code)."""
-    from channels.practitioner_bot import unlink
+    from store.practitioners import unlink
 
     runtime = cli_runtime()
     _practitioners(runtime, practitioner_id)
