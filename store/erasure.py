@@ -9,7 +9,7 @@ replayed request never acts again. The caller checkpoints the SQLite WAL once co
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -29,7 +29,12 @@ def erase(
     """Erase everything held about a patient in the open transaction; counts per kind."""
     counts = {"cancelled": 0, "deleted_appointments": 0, "rate_limit": 0}
     counts["rate_limit"] = _forget_rate_limit(session, vault, practice, patient)
-    for appt in session.exec(select(Appointment).where(Appointment.patient_id == patient.id)):
+    appointments = list(
+        session.exec(select(Appointment).where(Appointment.patient_id == patient.id))
+    )
+    days = {(a.practitioner_id, a.start.astimezone(practice.tz).date()) for a in appointments}
+    counts["withdrawn_summaries"] = withdraw_summaries(session, vault, practice, days)
+    for appt in appointments:
         if appt.start > now and appt.status == "booked":
             appt.status, appt.cancelled_at, appt.cancelled_by = "cancelled", now, "erasure"
             appt.patient_id, appt.prep_enc = None, None
@@ -47,7 +52,10 @@ def erase(
     )
     session.flush()
     session.delete(patient)
-    detail = f"cancelled={counts['cancelled']} deleted={counts['deleted_appointments']}"
+    detail = (
+        f"cancelled={counts['cancelled']} deleted={counts['deleted_appointments']} "
+        f"withdrawn_summaries={counts['withdrawn_summaries']}"
+    )
     audit.record(session, practice.id, actor, "erasure", None, detail)
     session.flush()
     return counts
@@ -66,3 +74,31 @@ def _forget_rate_limit(session: Session, vault: Vault, practice: Practice, patie
         .execution_options(synchronize_session=False)
     )
     return int(session.exec(statement).rowcount or 0)
+
+
+def withdraw_summaries(
+    session: Session, vault: Vault, practice: Practice, days: set[tuple[str, date]]
+) -> int:
+    """Delete the practitioners' summaries not yet sent that cover one of these
+    (practitioner, day) pairs: they may carry the erased patient's time and initials.
+    `creneau summary` sends a fresh one."""
+    if not days:
+        return 0
+    wanted = {(pid, day.isoformat()) for pid, day in days}
+    pending = session.exec(
+        select(Outbox).where(
+            Outbox.practice_id == practice.id,
+            Outbox.kind == "summary",
+            Outbox.status == "pending",
+        )
+    )
+    withdrawn = 0
+    for row in pending:
+        try:
+            about = vault.open_json("outbox", "payload", row.id, row.payload_enc).get("about")
+        except CryptoError:
+            about = None  # unreadable: it cannot be sent either; the purge removes it
+        if about is None or (about.get("practitioner"), about.get("day")) in wanted:
+            session.delete(row)
+            withdrawn += 1
+    return withdrawn

@@ -208,7 +208,8 @@ def queue_summaries(
                 catalogs, practice, p, covered, entries, lang, since=since, desk_url=link
             )
             channel = destinations[p.id][0]
-            _queue_text(session, vault, practice, destinations[p.id], text, now)
+            about = {"practitioner": p.id, "day": covered.isoformat()}
+            _queue_text(session, vault, practice, destinations[p.id], text, now, about)
             audit_unreadable(session, practice.id, actor, entries)
             booked = sum(1 for e in entries if not e.cancelled)
             audit.record(
@@ -250,8 +251,10 @@ def _queue_text(
     destination: tuple[str, str],
     text: str,
     now: datetime,
+    about: dict[str, str],
 ) -> None:
-    """Queue a practitioner-facing text, cut to the channel's message size."""
+    """Queue a practitioner-facing text, cut to the channel's message size; `about` (which
+    practitioner and day) lets an erasure withdraw a summary not yet sent."""
     channel, address = destination
     limit = TELEGRAM_LIMIT if channel == "telegram" else SMS_LIMIT
     for piece in chunks(text, limit):
@@ -261,7 +264,7 @@ def _queue_text(
             practice_id=practice.id,
             channel=channel,
             address=address,
-            payload={"op": "send", "text": piece},
+            payload={"op": "send", "text": piece, "about": about},
             kind="summary",
             not_before=now,
         )

@@ -389,3 +389,27 @@ def test_the_end_of_contract_export_withholds_desk_credentials(patient, runtime,
     assert users[0]["password_hash"] == "withheld" and users[0]["totp"] == "withheld"
     assert enrolment.secret.encode() not in everything and b"argon2" not in everything
     assert patients[0]["name"] == NAME  # the practice's own data is handed back in clear
+
+
+def test_an_erasure_withdraws_the_unsent_summaries_of_that_day(patient, runtime, clock):
+    from store.models import Outbox
+    from store.scheduler import queue_summary
+    from tests.test_agenda import with_practitioner
+
+    practice = with_practitioner(runtime, summary_phone="+33611111111")
+    alice = book(patient, PHONE, NAME)
+    with runtime.db.read() as s:
+        day = s.exec(select(Appointment)).one().start.astimezone(practice.tz).date()
+    doctor = practice.practitioners[0]
+    with runtime.db.write() as s:
+        for d in (day, day + timedelta(days=1)):
+            args = (s, runtime.vault, runtime.catalogs, practice, doctor, clock.now)
+            assert queue_summary(*args, day=d)
+    alice.send("SUPPRIMER")
+    assert "dernier message" in alice.send("OUI")
+    with runtime.db.read() as s:
+        left = s.exec(select(Outbox).where(Outbox.kind == "summary")).all()
+    days = [
+        runtime.vault.open_json("outbox", "payload", r.id, r.payload_enc)["about"] for r in left
+    ]
+    assert days == [{"practitioner": doctor.id, "day": (day + timedelta(days=1)).isoformat()}]
