@@ -25,6 +25,7 @@ limit_request_line = 4094
 limit_request_fields = 60
 limit_request_field_size = 8190
 accesslog = None  # request lines carry no personal data, but the platform logs them already
+control_socket_disable = True  # no shared socket in $HOME: several deployments may share a user
 
 
 def on_starting(server: Any) -> None:

@@ -320,11 +320,13 @@ def _material_problem(
     if len(set(raw)) < MIN_DISTINCT_BYTES:
         return f"{label} is not random (all zeros or a repeated pattern): {GENERATE}"
     for other, other_raw in materials.items():
-        if other != label and other_raw == raw:
+        if other == label:
+            break  # a pair is reported once, by the later of the two
+        if other_raw == raw:
             return f"{label} is the same key as {other}: each key must be its own; {GENERATE}"
     if raw in dev:
         return (
-            f"{label} is the development {dev[raw]} from {DEV_KEYS_FILE}: production needs "
+            f"{label} is the development {dev[raw]} of {DEV_KEYS_FILE} in CRENEAU_VAR_DIR: production needs "
             f"keys of its own; {GENERATE}"
         )
     return None
@@ -402,7 +404,9 @@ def _webhook_secret_finding(settings: Settings) -> Finding:
             "TELEGRAM_WEBHOOK_SECRET must be set (16+ random characters) in production: "
             'python3 -c "import secrets; print(secrets.token_urlsafe(32))"',
         )
-    return Finding("Telegram webhook secret", detail="set" if settings.telegram_enabled else "")
+    return Finding(
+        "Telegram webhook secret", detail="set" if settings.telegram_enabled else "Telegram off"
+    )
 
 
 def shown_url(url: str) -> str:

@@ -61,13 +61,21 @@ def normalise_url(url: str) -> str:
 
 
 def parse_url(url: str) -> URL:
-    """The URL parsed; ValueError naming the setting when it cannot be read."""
+    """The URL parsed; ValueError naming the setting when it cannot be read or names a
+    database other than SQLite or PostgreSQL."""
     try:
-        return make_url(normalise_url(url))
+        parsed = make_url(normalise_url(url))
     except ArgumentError as exc:
         raise ValueError(
             "DATABASE_URL cannot be read: use sqlite:///path or postgresql://user@host/db"
         ) from exc
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"DATABASE_URL names {backend!r}, which is not supported: use sqlite:///path "
+            "or postgresql://user@host/db"
+        )
+    return parsed
 
 
 def tls_problem(url: str) -> str | None:
