@@ -78,6 +78,7 @@ def start_checks(
     found += [
         operator_finding(rt.settings, operator),
         channels_finding(rt.settings, no_channels),
+        twilio_finding(rt.settings),
     ]
     found += stored_data_findings(rt)
     return found

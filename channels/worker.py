@@ -231,7 +231,10 @@ class Worker:
             except ImportError:
                 log.warning("SMS is configured but this build has no SMS sender")
             else:
-                self.senders["sms"] = TwilioSender(settings)  # type: ignore[assignment]
+                try:
+                    self.senders["sms"] = TwilioSender(settings)  # type: ignore[assignment]
+                except ValueError as exc:  # a configuration problem: one line, no traceback
+                    log.error("SMS sending is off: %s", exc)
 
     async def run(self, stop: threading.Event) -> None:
         """Poll and send until `stop` is set; then finish or release what is held."""
