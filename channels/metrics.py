@@ -31,8 +31,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.engine import Book, Cancel
 from bot.messages import Inbound
-from store.db import Database
-from store.models import JobClaim, Outbox, RateLimit, utcnow
+from store.db import Database, table
+from store.models import utcnow
 from store.ratelimit import DEFAULT_WINDOW
 from store.service import Assistant, Turn
 
@@ -168,37 +168,34 @@ class DatabaseCollector:
             "creneau_rate_limited_senders",
             "Senders over the rate limit in the current window.",
         )
+        outbox, claims, limits = table("outbox"), table("job_claim"), table("rate_limit")
         with self.db.read() as session:
             for channel, status, n, first in session.execute(
                 select(
-                    Outbox.channel,
-                    Outbox.status,
-                    func.count(),
-                    func.min(Outbox.created_at),
+                    outbox.c.channel, outbox.c.status, func.count(), func.min(outbox.c.created_at)
                 )
-                .where(Outbox.practice_id == self.practice_id)
-                .group_by(Outbox.channel, Outbox.status)  # type: ignore[arg-type]
+                .where(outbox.c.practice_id == self.practice_id)
+                .group_by(outbox.c.channel, outbox.c.status)
             ):
                 label = channel_label(channel)
                 depth.add_metric([label, status if status in ("pending", "failed") else "other"], n)
                 if status == "pending" and first is not None:
-                    age = (now - _aware(first)).total_seconds()
-                    oldest.add_metric([label], max(0.0, age))
+                    oldest.add_metric([label], max(0.0, (now - _aware(first)).total_seconds()))
             for kind, n, latest in session.execute(
-                select(JobClaim.kind, func.count(), func.max(JobClaim.claimed_at))
-                .where(JobClaim.practice_id == self.practice_id)
-                .group_by(JobClaim.kind)  # type: ignore[arg-type]
+                select(claims.c.kind, func.count(), func.max(claims.c.claimed_at))
+                .where(claims.c.practice_id == self.practice_id)
+                .group_by(claims.c.kind)
             ):
                 if kind in JOB_KINDS:
                     runs.add_metric([kind], n)
                     last.add_metric([kind], _aware(latest).timestamp())
             over = session.execute(
                 select(func.count())
-                .select_from(RateLimit)
+                .select_from(limits)
                 .where(
-                    RateLimit.practice_id == self.practice_id,
-                    RateLimit.notified.is_(True),  # type: ignore[attr-defined]
-                    RateLimit.window_start > now - DEFAULT_WINDOW,
+                    limits.c.practice_id == self.practice_id,
+                    limits.c.notified.is_(True),
+                    limits.c.window_start > now - DEFAULT_WINDOW,
                 )
             ).scalar_one()
             limited.add_metric([], over)

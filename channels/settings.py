@@ -326,8 +326,8 @@ def _material_problem(
             return f"{label} is the same key as {other}: each key must be its own; {GENERATE}"
     if raw in dev:
         return (
-            f"{label} is the development {dev[raw]} of {DEV_KEYS_FILE} in CRENEAU_VAR_DIR: production needs "
-            f"keys of its own; {GENERATE}"
+            f"{label} is the development {dev[raw]} of {DEV_KEYS_FILE} in CRENEAU_VAR_DIR: "
+            f"production needs keys of its own; {GENERATE}"
         )
     return None
 
