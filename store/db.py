@@ -146,8 +146,9 @@ class Database:
                 pool_size=10,
                 max_overflow=10,
                 pool_timeout=max(1.0, timeouts.lock_ms / 1000),
-                connect_args=_pg_args(timeouts, connect_timeout=10),
+                connect_args={"connect_timeout": 10},
             )
+            _tune_postgres(self.engine, timeouts)
         self._writer = self.engine.execution_options(creneau_immediate=True)
 
     def _ensure_dir(self) -> None:
@@ -209,9 +210,11 @@ class Database:
             args: dict[str, Any] = (
                 {"check_same_thread": False, "timeout": quick.lock_ms / 1000}
                 if self.is_sqlite
-                else _pg_args(quick, connect_timeout=2)
+                else {"connect_timeout": 2}
             )
             self._health = create_engine(self.url, poolclass=pool.NullPool, connect_args=args)
+            if self.is_postgres:
+                _tune_postgres(self._health, quick)
         return self._health
 
     def dispose(self) -> None:
@@ -252,10 +255,16 @@ def _release(conn: Connection, key: int | None) -> None:
 _PING = {True: "SELECT 1 FROM sqlite_master UNION ALL SELECT 1 LIMIT 1", False: "SELECT 1"}
 
 
-def _pg_args(timeouts: Timeouts, connect_timeout: int) -> dict[str, Any]:
-    """libpq connection arguments: the timeouts as session settings, a connect timeout."""
-    options = f"-c lock_timeout={timeouts.lock_ms} -c statement_timeout={timeouts.statement_ms}"
-    return {"options": options, "connect_timeout": connect_timeout}
+def _tune_postgres(engine: Engine, timeouts: Timeouts) -> None:
+    """Each new connection gets the timeouts as session settings (SET, rather than startup
+    options, which connection poolers such as PgBouncer refuse)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET lock_timeout = {int(timeouts.lock_ms)}")
+            cur.execute(f"SET statement_timeout = {int(timeouts.statement_ms)}")
+        dbapi_conn.commit()
 
 
 def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
