@@ -230,6 +230,7 @@ def production_findings(settings: Settings, environ: Mapping[str, str]) -> list[
         ),
         _public_url_finding(settings),
         _webhook_secret_finding(settings),
+        _metrics_token_finding(settings),
     ]
 
 
@@ -407,6 +408,17 @@ def _webhook_secret_finding(settings: Settings) -> Finding:
     return Finding(
         "Telegram webhook secret", detail="set" if settings.telegram_enabled else "Telegram off"
     )
+
+
+def _metrics_token_finding(settings: Settings) -> Finding:
+    token = settings.metrics_token
+    if token and len(token) < 16:
+        return Finding(
+            "metrics token",
+            "CRENEAU_METRICS_TOKEN is shorter than 16 characters: use a random one, "
+            'e.g. python3 -c "import secrets; print(secrets.token_urlsafe(32))", or unset it',
+        )
+    return Finding("metrics token", detail="set" if token else "metrics off")
 
 
 def shown_url(url: str) -> str:

@@ -95,6 +95,7 @@ CASES = {
         "with sslmode=prefer",
     ),
     "no operator": ({"CRENEAU_OPERATOR": ""}, "CRENEAU_OPERATOR is not set"),
+    "weak metrics token": ({"CRENEAU_METRICS_TOKEN": "secret"}, "CRENEAU_METRICS_TOKEN is shorter"),
     "no channel": (
         {"TWILIO_ACCOUNT_SID": "", "TWILIO_AUTH_TOKEN": "", "PUBLIC_BASE_URL": ""},
         "no channel is configured",
