@@ -9,17 +9,20 @@ from functools import cached_property
 from bot.i18n import Catalogs
 from bot.practice import Practice
 from bot.practice_file import load_practice
+from channels.metrics import ObservedAssistant
 from channels.settings import Settings
-from store.db import Database
+from store.db import SERVICE, Database, Timeouts
 from store.service import Assistant
 from store.vault import Vault
 
 
 @dataclass
 class Runtime:
-    """Everything one process needs, created once from the settings."""
+    """Everything one process needs, created once from the settings. `timeouts` bound how
+    long a statement waits (short for the service, longer for an operator's command)."""
 
     settings: Settings
+    timeouts: Timeouts = SERVICE
 
     @classmethod
     def from_env(cls) -> Runtime:
@@ -31,7 +34,7 @@ class Runtime:
 
     @cached_property
     def db(self) -> Database:
-        db = Database(self.settings.database_url)
+        db = Database(self.settings.database_url, timeouts=self.timeouts)
         db.create_all()
         return db
 
@@ -45,7 +48,7 @@ class Runtime:
 
     @cached_property
     def assistant(self) -> Assistant:
-        return Assistant(self.db, self.practice, self.vault, self.catalogs)
+        return ObservedAssistant(self.db, self.practice, self.vault, self.catalogs)
 
 
 def configure_logging(level: int = logging.INFO) -> None:

@@ -2,6 +2,10 @@
 
 For one machine: a threaded production WSGI server (waitress) in one process. Several
 processes or machines use the Procfile instead (gunicorn, `creneau worker`, `creneau clock`).
+
+Waitress refuses a body over the limit from its headers, before reading it (its own default
+is 1 GB, spooled to a temporary file), and `/healthz` has threads of its own, so it answers
+even when every request thread waits on the database.
 """
 
 from __future__ import annotations
@@ -11,17 +15,51 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from waitress import create_server
+from waitress.task import ThreadedTaskDispatcher
 
 from channels.clock import run_clock
 from channels.runtime import Runtime
-from channels.web import create_app
+from channels.web import MAX_BODY, create_app
 from channels.worker import run_worker
 
 log = logging.getLogger(__name__)
 BackgroundJob = Callable[[Runtime, threading.Event], None]
 WEB_THREADS = 8
+HEALTH_THREADS = 2
+HEALTH_PATHS = frozenset({"/healthz"})
+
+
+class HealthFirstDispatcher(ThreadedTaskDispatcher):
+    """Waitress's thread pool, with health checks served by threads of their own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.health = ThreadedTaskDispatcher()
+
+    def set_thread_count(self, count: int) -> None:
+        super().set_thread_count(count)
+        self.health.set_thread_count(HEALTH_THREADS if count else 0)
+
+    def add_task(self, task: Any) -> None:
+        requests = getattr(task, "requests", None)
+        path = getattr(requests[0], "path", "") if requests else ""
+        if path in HEALTH_PATHS:
+            self.health.add_task(task)
+        else:
+            super().add_task(task)
+
+    def shutdown(self, cancel_pending: bool = True, timeout: int = 5) -> bool:
+        self.health.shutdown(cancel_pending, timeout)
+        return bool(super().shutdown(cancel_pending, timeout))
+
+
+def server_options() -> dict[str, Any]:
+    """Waitress settings: threads, and the body cap checked against the headers."""
+    # waitress refuses a body of `max_request_body_size` bytes or more: allow exactly MAX_BODY
+    return {"threads": WEB_THREADS, "max_request_body_size": MAX_BODY + 1}
 
 
 def serve(runtime: Runtime, port: int | None = None, background: bool = True) -> None:
@@ -36,7 +74,11 @@ def serve(runtime: Runtime, port: int | None = None, background: bool = True) ->
     for t in threads:
         t.start()
     port = port or runtime.settings.port
-    server = create_server(app, host="0.0.0.0", port=port, threads=WEB_THREADS)
+    dispatcher = HealthFirstDispatcher()
+    dispatcher.set_thread_count(WEB_THREADS)
+    server = create_server(
+        app, host="0.0.0.0", port=port, _dispatcher=dispatcher, **server_options()
+    )
 
     def _shutdown(*_: object) -> None:
         stop.set()

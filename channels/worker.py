@@ -31,6 +31,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, delete, select, update
 
 from bot.practice import Practice
+from channels.metrics import count_send
 from channels.outbound import Result, Sender, SendOutcome
 from channels.runtime import Runtime
 from store.models import Outbox, Patient, utcnow
@@ -230,7 +231,10 @@ class Worker:
             except ImportError:
                 log.warning("SMS is configured but this build has no SMS sender")
             else:
-                self.senders["sms"] = TwilioSender(settings)  # type: ignore[assignment]
+                try:
+                    self.senders["sms"] = TwilioSender(settings)  # type: ignore[assignment]
+                except ValueError as exc:  # a configuration problem: one line, no traceback
+                    log.error("SMS sending is off: %s", exc)
 
     async def run(self, stop: threading.Event) -> None:
         """Poll and send until `stop` is set; then finish or release what is held."""
@@ -422,6 +426,7 @@ class Worker:
     def _record(self, job: Job, outcome: SendOutcome) -> None:
         """Write the outcome: delete, reschedule or mark failed (never the content)."""
         self.counts[outcome.result.value] += 1
+        count_send(job.channel, outcome.result.value)
         try:
             with self.runtime.db.write() as session:
                 self._apply(session, job, outcome)
@@ -442,6 +447,7 @@ class Worker:
             session.exec(delete(Outbox).where(*mine))
             log.info("%s: recipient unreachable (%s)", job.channel, outcome.error)
         elif outcome.result is Result.PERMANENT or job.attempts + 1 >= self.config.max_attempts:
+            _log_give_up(job, outcome, self.config.max_attempts)
             session.exec(
                 update(Outbox)
                 .where(*mine)
@@ -453,19 +459,44 @@ class Worker:
                     last_error=(outcome.error or outcome.result.value)[:200],
                 )
             )
-            log.warning("%s: message failed (%s)", job.channel, outcome.error)
         else:
+            retry_at = self._retry_at(job, outcome)
+            log.info(
+                "%s %s %s: attempt %d of %d failed (%s), retry in %.0f s",
+                job.channel,
+                job.kind,
+                job.id,
+                job.attempts + 1,
+                self.config.max_attempts,
+                outcome.error or outcome.result.value,
+                (retry_at - self.clock()).total_seconds(),
+            )
             session.exec(
                 update(Outbox)
                 .where(*mine)
                 .values(
                     attempts=job.attempts + 1,
-                    next_attempt_at=self._retry_at(job, outcome),
+                    next_attempt_at=retry_at,
                     claimed_by=None,
                     claimed_until=None,
                     last_error=(outcome.error or "")[:200],
                 )
             )
+
+
+def _log_give_up(job: Job, outcome: SendOutcome, max_attempts: int) -> None:
+    """A message the worker stops trying: its row id, kind and error code, never content."""
+    why = outcome.error or outcome.result.value
+    if outcome.result is Result.PERMANENT:
+        log.warning(
+            "%s %s %s: permanent failure (%s) at attempt %d: given up",
+            job.channel, job.kind, job.id, why, job.attempts + 1,
+        )  # fmt: skip
+    else:
+        log.warning(
+            "%s %s %s: given up after %d attempts (last: %s)",
+            job.channel, job.kind, job.id, max_attempts, why,
+        )  # fmt: skip
 
 
 def run_worker(runtime: Runtime, stop: threading.Event, config: WorkerConfig | None = None) -> None:

@@ -10,15 +10,18 @@ and an advisory lock to elect the one scheduler leader.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, event, inspect, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Engine, Table, event, inspect, pool, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
 from store import (
@@ -27,28 +30,127 @@ from store import (
 )
 
 log = logging.getLogger(__name__)
-BUSY_TIMEOUT_MS = 10_000
 CHECKPOINT_WAIT_MS = 2_000
 VERSION_TABLE = "alembic_version"
+POSTGRES_DRIVER = "postgresql+psycopg"
+SECURE_SSLMODES = frozenset({"require", "verify-ca", "verify-full"})
+HEALTH_TIMEOUT_MS = 500
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long one statement may wait. `lock_ms`: PostgreSQL `lock_timeout`, the SQLite busy
+    timeout and the wait for a pooled connection; `statement_ms`: PostgreSQL
+    `statement_timeout` (0: none)."""
+
+    lock_ms: int
+    statement_ms: int
+
+
+# The service (webhooks, worker, clock): a lock or a slow statement fails in seconds, and the
+# webhook answers as its channel expects (Telegram: 503, retried; SMS: an apology).
+SERVICE = Timeouts(lock_ms=3_000, statement_ms=5_000)
+# An operator's command (export, rotation, purge): may wait longer, never cut short.
+BATCH = Timeouts(lock_ms=15_000, statement_ms=0)
+
+
+def normalise_url(url: str) -> str:
+    """`postgres://` and `postgresql://` (what hosting platforms set) as the psycopg 3 URL."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return POSTGRES_DRIVER + "://" + url[len(prefix) :]
+    return url
+
+
+def parse_url(url: str) -> URL:
+    """The URL parsed; ValueError naming the setting when it cannot be read or names a
+    database other than SQLite or PostgreSQL."""
+    try:
+        parsed = make_url(normalise_url(url))
+    except ArgumentError as exc:
+        raise ValueError(
+            "DATABASE_URL cannot be read: use sqlite:///path or postgresql://user@host/db"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"DATABASE_URL names {backend!r}, which is not supported: use sqlite:///path "
+            "or postgresql://user@host/db"
+        )
+    return parsed
+
+
+def tls_problem(url: str) -> str | None:
+    """Why a PostgreSQL URL would travel in clear to another machine, or None if it is safe:
+    a loopback host or a Unix socket needs no TLS, any other host `sslmode=require` or
+    stronger."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return None
+    hosts = _hosts(parsed)
+    remote = [h for h in hosts if not _local_host(h)]
+    if not remote:
+        return None
+    mode = str(parsed.query.get("sslmode", "")).lower()
+    if mode in SECURE_SSLMODES:
+        return None
+    shown = f"sslmode={mode}" if mode else "no sslmode"
+    return (
+        f"DATABASE_URL reaches PostgreSQL at {remote[0]} with {shown}: add ?sslmode=require "
+        "(or verify-full) so the data is encrypted on the network"
+    )
+
+
+def _hosts(url: URL) -> list[str]:
+    """Every host a PostgreSQL URL may connect to ("" is the default Unix socket)."""
+    hosts = [url.host or ""]
+    extra = url.query.get("host")
+    if extra:
+        values = extra if isinstance(extra, tuple) else (extra,)
+        hosts = [h for v in values for h in str(v).split(",")]
+    return [h.rsplit(":", 1)[0] if h.count(":") == 1 else h for h in hosts]
+
+
+def _local_host(host: str) -> bool:
+    """A Unix socket directory, localhost or a loopback address."""
+    if not host or host.startswith("/") or host.startswith("@") or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Database:
     """An engine and the two kinds of session the application uses."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, timeouts: Timeouts = SERVICE) -> None:
+        url = normalise_url(url)
         self.url = make_url(url)
+        self.timeouts = timeouts
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.is_postgres = self.url.get_backend_name() == "postgresql"
+        self._health: Engine | None = None
         if self.is_sqlite:
             self._ensure_dir()
             self.engine = create_engine(
                 url,
                 echo=echo,
-                connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+                connect_args={"check_same_thread": False, "timeout": timeouts.lock_ms / 1000},
+                pool_timeout=max(1.0, timeouts.lock_ms / 1000),
             )
-            _tune_sqlite(self.engine)
+            _tune_sqlite(self.engine, timeouts.lock_ms)
         else:
-            self.engine = create_engine(url, echo=echo, pool_pre_ping=True)
+            self.engine = create_engine(
+                url,
+                echo=echo,
+                pool_pre_ping=True,
+                pool_size=10,
+                max_overflow=10,
+                pool_timeout=max(1.0, timeouts.lock_ms / 1000),
+                connect_args={"connect_timeout": 10},
+            )
+            _tune_postgres(self.engine, timeouts)
         self._writer = self.engine.execution_options(creneau_immediate=True)
 
     def _ensure_dir(self) -> None:
@@ -109,7 +211,7 @@ class Database:
             cur = conn.cursor()
             cur.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
             busy = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cur.execute(f"PRAGMA busy_timeout={self.timeouts.lock_ms}")
             cur.close()
         except sqlite3.OperationalError:
             busy = 1
@@ -120,12 +222,28 @@ class Database:
         return not busy
 
     def ping(self) -> bool:
-        """Whether the database answers."""
-        with self.engine.connect() as conn:
-            return conn.execute(text("SELECT 1")).scalar() == 1
+        """Whether the database answers, on a connection of its own with a short timeout
+        (never behind the service's pool or a lock the service waits for)."""
+        with self._health_engine().connect() as conn:
+            return conn.execute(text(_PING[self.is_sqlite])).scalar() == 1
+
+    def _health_engine(self) -> Engine:
+        if self._health is None:
+            quick = Timeouts(lock_ms=HEALTH_TIMEOUT_MS, statement_ms=HEALTH_TIMEOUT_MS)
+            args: dict[str, Any] = (
+                {"check_same_thread": False, "timeout": quick.lock_ms / 1000}
+                if self.is_sqlite
+                else {"connect_timeout": 2}
+            )
+            self._health = create_engine(self.url, poolclass=pool.NullPool, connect_args=args)
+            if self.is_postgres:
+                _tune_postgres(self._health, quick)
+        return self._health
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._health is not None:
+            self._health.dispose()
 
 
 def table(name: str) -> Table:
@@ -155,13 +273,30 @@ def _release(conn: Connection, key: int | None) -> None:
         conn.close()
 
 
-def _tune_sqlite(engine: Engine) -> None:
+# SQLite's health query reads the schema (a locked or unreadable file fails); PostgreSQL's
+# only needs the server to answer.
+_PING = {True: "SELECT 1 FROM sqlite_master UNION ALL SELECT 1 LIMIT 1", False: "SELECT 1"}
+
+
+def _tune_postgres(engine: Engine, timeouts: Timeouts) -> None:
+    """Each new connection gets the timeouts as session settings (SET, rather than startup
+    options, which connection poolers such as PgBouncer refuse)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET lock_timeout = {int(timeouts.lock_ms)}")
+            cur.execute(f"SET statement_timeout = {int(timeouts.statement_ms)}")
+        dbapi_conn.commit()
+
+
+def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA secure_delete=ON")  # deleted or overwritten cells are zeroed

@@ -20,6 +20,7 @@ from store.db import Database
 from store.vault import Vault
 
 ENC = "_enc"
+FIRST_FAILURES = 5  # row ids a summary names; the rest are counted
 Progress = Callable[[int], None]
 
 
@@ -53,8 +54,18 @@ class Report:
             "current": self.current,
             "failed": len(self.failures),
             "by_column": dict(self.rotated),
+            "failed_by_column": self.failed_by_column(),
+            "first_failures": self.failures[:FIRST_FAILURES],
             "failures": list(self.failures),
         }
+
+    def failed_by_column(self) -> dict[str, int]:
+        """How many cells of each column could not be opened (a summary, not 7,500 lines)."""
+        counts: dict[str, int] = {}
+        for f in self.failures:
+            label = f"{f['table']}.{f['column']}"
+            counts[label] = counts.get(label, 0) + 1
+        return counts
 
 
 def sealed_cells() -> list[Cell]:

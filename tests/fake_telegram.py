@@ -49,6 +49,7 @@ class FakeBotAPI:
     calls: list[Call] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)  # served once by getUpdates
+    webhook_url: str = ""  # set by setWebhook, reported by getWebhookInfo
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -131,6 +132,19 @@ class FakeBotAPI:
                     "date": int(time.time()),
                     "chat": {"id": int(params.get("chat_id", 0)), "type": "private"},
                     "text": params.get("text", ""),
+                },
+            }
+        if method in ("setWebhook", "deleteWebhook"):
+            with self.lock:
+                self.webhook_url = str(params.get("url", "")) if method == "setWebhook" else ""
+            return 200, {"ok": True, "result": True}
+        if method == "getWebhookInfo":
+            return 200, {
+                "ok": True,
+                "result": {
+                    "url": self.webhook_url,
+                    "has_custom_certificate": False,
+                    "pending_update_count": 0,
                 },
             }
         if method == "getUpdates":

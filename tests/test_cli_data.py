@@ -139,7 +139,8 @@ def test_keys_rotate_reports_counts_and_failures(seeded, cli):
         pid = p.id
     res = cli("keys", "rotate", "--verify", extra={"CRENEAU_DATA_KEYS": ring})
     assert res.exit_code == 1
-    assert f"FAILED patient.name row {pid}" in res.output
+    assert "failed in patient.name: 1" in res.output
+    assert f"e.g. patient.name row {pid}" in res.output
     assert [e.actor for e in audit_events(seeded) if e.action == "key_rotation"] == ["cli:desk"] * 2
     assert_no_personal_data(seeded)
 
@@ -186,3 +187,23 @@ def test_breach_report(seeded, cli):
         assert secret not in res.output
     assert cli("breach-report", "--from", "2026-12-05", "--to", "2026-12-01").exit_code == 2
     assert [e.action for e in audit_events(seeded)].count("breach_report") == 2
+
+
+def test_export_all_refuses_to_overwrite_and_fails_on_unreadable_values(seeded, cli, tmp_path):
+    target = tmp_path / "all.zip"
+    target.write_text("an earlier export")
+    res = cli("export-all", str(target))
+    assert res.exit_code == 1 and "exists: choose another name, or pass --force" in res.output
+    assert target.read_text() == "an earlier export"
+    with seeded.db.write() as s:
+        p = s.exec(select(Patient)).first()
+        p.name_enc = p.name_enc[:-1] + bytes([p.name_enc[-1] ^ 1])
+        pid = p.id
+    res = cli("export-all", str(target), "--force")
+    assert res.exit_code == 1
+    assert "failed in patient.name: 1" in res.output and f"patient.name row {pid}" in res.output
+    assert "1 value(s) could not be decrypted" in res.output
+    with zipfile.ZipFile(target) as zf:  # the rest is handed back all the same
+        manifest = json.loads(zf.read("manifest.json"))
+    assert manifest["unreadable"] == [{"table": "patient", "column": "name", "row_id": pid}]
+    assert_no_personal_data(seeded)

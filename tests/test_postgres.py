@@ -183,3 +183,16 @@ def test_sqlite_always_leads(tmp_path) -> None:
     with db.leader_lock("scheduler") as a, db.leader_lock("scheduler") as b:
         assert a and b
     db.dispose()
+
+
+@pytest.mark.postgres
+def test_service_connections_wait_a_bounded_time(runtime):
+    """Every service connection carries the lock and statement timeouts."""
+    from sqlalchemy import text as sql
+
+    from store.db import SERVICE
+
+    with runtime.db.read() as session:
+        lock = session.execute(sql("SHOW lock_timeout")).scalar_one()
+        statement = session.execute(sql("SHOW statement_timeout")).scalar_one()
+    assert (lock, statement) == (f"{SERVICE.lock_ms // 1000}s", f"{SERVICE.statement_ms // 1000}s")

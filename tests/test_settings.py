@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import stat
 
 import pytest
 
-from channels.settings import Settings, SettingsError
-from store.crypto import generate_key
+from channels.settings import Settings, SettingsError, decode_secret
 from tests.conftest import env_for
 
 
@@ -21,43 +21,63 @@ def test_development_generates_keys_once_with_mode_0600(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_production_refuses_missing_keys(tmp_path):
-    env = env_for(tmp_path, CRENEAU_ENV="production")
-    del env["CRENEAU_DATA_KEYS"]
-    with pytest.raises(SettingsError, match=r"CRENEAU_DATA_KEYS.*creneau keys generate"):
+def production(tmp_path, **overrides):
+    from tests.procs import production_env
+
+    return production_env(tmp_path, **overrides)
+
+
+def test_production_accepts_sound_settings(tmp_path):
+    settings = Settings.from_env(production(tmp_path, PUBLIC_BASE_URL="https://creneau.example/"))
+    assert settings.production and settings.public_base_url == "https://creneau.example"
+    assert not (tmp_path / "var" / "dev-keys.env").exists()  # production never writes one
+
+
+def test_production_refuses_missing_keys_all_at_once(tmp_path):
+    env = production(tmp_path, CRENEAU_DATA_KEYS="", CRENEAU_INDEX_KEY="")
+    with pytest.raises(SettingsError) as caught:
         Settings.from_env(env)
+    assert [p.split(" is not set")[0] for p in caught.value.problems] == [
+        "CRENEAU_DATA_KEYS",
+        "CRENEAU_INDEX_KEY",
+    ]
+    assert all("creneau keys generate" in p for p in caught.value.problems)
 
 
 def test_production_refuses_development_keys(tmp_path):
     dev = env_for(tmp_path)
     del dev["CRENEAU_DATA_KEYS"], dev["CRENEAU_INDEX_KEY"]
     generated = Settings.from_env(dev)
-    prod = env_for(
-        tmp_path,
-        CRENEAU_ENV="production",
-        CRENEAU_DATA_KEYS=generated.data_keys,
-        CRENEAU_INDEX_KEY=generated.index_key,
+    prod = production(
+        tmp_path, CRENEAU_DATA_KEYS=generated.data_keys, CRENEAU_INDEX_KEY=generated.index_key
     )
-    with pytest.raises(SettingsError, match="development keys"):
+    with pytest.raises(SettingsError, match="development") as caught:
         Settings.from_env(prod)
+    assert len(caught.value.problems) == 2  # the data key (its id) and the index key
 
 
 def test_production_needs_https_and_webhook_secret(tmp_path):
-    env = env_for(
-        tmp_path,
-        CRENEAU_ENV="production",
-        CRENEAU_DATA_KEYS=f"k1:{generate_key()}",
-        TELEGRAM_BOT_TOKEN="1:x",
-        TELEGRAM_WEBHOOK_SECRET="short",
-    )
+    env = production(tmp_path, TELEGRAM_BOT_TOKEN="1:x", TELEGRAM_WEBHOOK_SECRET="short")
     with pytest.raises(SettingsError, match="TELEGRAM_WEBHOOK_SECRET"):
         Settings.from_env(env)
     env["TELEGRAM_WEBHOOK_SECRET"] = "s" * 24
     env["PUBLIC_BASE_URL"] = "http://insecure.example"
     with pytest.raises(SettingsError, match="https"):
         Settings.from_env(env)
-    env["PUBLIC_BASE_URL"] = "https://creneau.example/"
-    assert Settings.from_env(env).public_base_url == "https://creneau.example"
+
+
+def test_doctor_reads_refused_settings_without_raising(tmp_path):
+    env = production(tmp_path, CRENEAU_DATA_KEYS="", CRENEAU_SECRET_KEY="")
+    settings = Settings.from_env(env, enforce=False)
+    assert settings.data_keys == "" and settings.secret_key == ""
+
+
+def test_secrets_decode_from_base64_or_hex():
+    assert decode_secret("00" * 32) == bytes(32)
+    assert decode_secret(base64.urlsafe_b64encode(b"\xfb" * 32).decode().rstrip("=")) == (
+        b"\xfb" * 32
+    )
+    assert decode_secret("not a key!") is None
 
 
 def test_bad_values_named(tmp_path):

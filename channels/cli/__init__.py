@@ -11,13 +11,20 @@ import sys
 import click
 
 from bot.practice_file import PracticeError, load_practice
-from channels.cli import data, db, desk, practitioner, telegram
-from channels.cli._common import group_operator_option, runtime, settings
+from channels.cli import backup, data, db, desk, doctor, practitioner, telegram
+from channels.cli._common import (
+    Group,
+    group_operator_option,
+    no_channels_option,
+    runtime,
+    service_runtime,
+    settings,
+)
 from channels.runtime import configure_logging
 from store.crypto import generate_key
 
 
-@click.group()
+@click.group(cls=Group)
 @group_operator_option
 def main() -> None:
     """Créneau: book, move and cancel appointments by SMS or Telegram."""
@@ -81,22 +88,24 @@ def keys_generate() -> None:
 
 @main.command()
 @click.option("--port", type=int, default=None, help="Web port (default: $PORT or 8000).")
-def serve(port: int | None) -> None:
+@no_channels_option
+def serve(port: int | None, no_channels: bool) -> None:
     """Everything in one process for one machine: web, outbound sender, scheduler."""
     from channels.serve import serve as run
 
     configure_logging()
-    run(runtime(), port)
+    run(service_runtime(no_channels=no_channels), port)
 
 
 @main.command()
 @click.option("--port", type=int, default=None)
-def web(port: int | None) -> None:
+@no_channels_option
+def web(port: int | None, no_channels: bool) -> None:
     """The web process alone (the Procfile runs gunicorn on the factory instead)."""
     from channels.serve import serve as run
 
     configure_logging()
-    run(runtime(), port, background=False)
+    run(service_runtime(no_channels=no_channels), port, background=False)
 
 
 for _command in practitioner.COMMANDS:
@@ -106,3 +115,6 @@ main.add_command(telegram.telegram)
 main.add_command(telegram.worker)
 main.add_command(db.db)
 main.add_command(desk.desk)
+main.add_command(doctor.doctor)
+main.add_command(backup.backup)
+main.add_command(backup.restore)

@@ -1,7 +1,9 @@
-"""What every `creneau` command shares: the runtime, the named operator, the audit, signals.
+"""What every `creneau` command shares: the runtime, the named operator, the audit, signals,
+and errors in one line.
 
 The runtime is built when a command runs, never at import time; a configuration or
-practice-file problem ends the command with one clear message, not a traceback.
+practice-file problem, an unreachable database or an undecryptable value ends the command
+with one line per problem naming the fix, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,32 +17,135 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from bot.practice_file import PracticeError
+from channels.preflight import practice_lines, startup_runtime
 from channels.runtime import Runtime
-from channels.settings import Settings, SettingsError
+from channels.settings import Settings, SettingsError, shown_url
 from store import audit
+from store.crypto import CryptoError
+from store.db import BATCH
 
 F = TypeVar("F", bound=Callable[..., Any])
 OPERATOR_KEY = "creneau_operator"
 
 
-def settings() -> Settings:
-    """The settings from the environment, or a one-line error naming the fix."""
+# ---------------------------------------------------------------- errors in one line
+
+
+class Refused(click.ClickException):
+    """A command stopped by its configuration or its data: one `Error:` line per problem."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+    def show(self, file: Any = None) -> None:
+        for line in self.lines:
+            click.echo(f"Error: {line}", err=True)
+
+
+def as_refusal(exc: BaseException) -> Refused | None:
+    """The one-line form of an operator-facing error, or None for anything else (a bug)."""
+    if isinstance(exc, SettingsError):
+        return configuration_refused(exc)
+    if isinstance(exc, PracticeError):
+        return Refused(practice_lines(exc))
+    if isinstance(exc, CryptoError):
+        return Refused(
+            [
+                f"a stored value cannot be decrypted ({exc}): CRENEAU_DATA_KEYS lacks the key "
+                "it was written with; `creneau doctor` checks every column"
+            ]
+        )
+    if isinstance(exc, DBAPIError):
+        return Refused([database_line(exc)])
+    return None
+
+
+def configuration_refused(exc: SettingsError) -> Refused:
+    return Refused([f"configuration: {line}" for line in str(exc).splitlines()])
+
+
+def database_line(exc: DBAPIError) -> str:
+    """A database error in one line: its type and the driver's first line (which names no
+    value), and where to look."""
+    original = exc.orig if exc.orig is not None else exc
+    first = (str(original).strip().splitlines() or [""])[0][:200]
+    ctx = click.get_current_context(silent=True)
+    url = ctx.find_root().meta.get(URL_KEY, "") if ctx is not None else ""
+    where = f" at {url}" if url else ""
+    return (
+        f"database{where}: {type(original).__name__}: {first} (check DATABASE_URL, that the "
+        "server answers, and `creneau db current`)"
+    )
+
+
+class Group(click.Group):
+    """A click group whose commands end with one line per problem on an operator's error
+    (configuration, practice file, database, keys) instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            refusal = as_refusal(exc)
+            if refusal is None:
+                raise
+            raise refusal from None
+
+
+# ---------------------------------------------------------------- settings and runtime
+
+URL_KEY = "creneau_database_url"
+
+
+def settings(*, enforce: bool = True) -> Settings:
+    """The settings from the environment, or one error line per problem naming the fix."""
     try:
-        return Settings.from_env()
+        found = Settings.from_env(enforce=enforce)
     except SettingsError as exc:
-        raise click.ClickException(f"configuration: {exc}") from None
+        raise configuration_refused(exc) from None
+    _remember_url(found)
+    return found
 
 
 def runtime() -> Runtime:
-    """The runtime of this command, its practice file validated now."""
-    rt = Runtime(settings())
+    """The runtime of an operator's command (its database waits may be long), its practice
+    file validated now."""
+    rt = Runtime(settings(), timeouts=BATCH)
     try:
         rt.practice  # noqa: B018  (validate the practice file at start)
     except PracticeError as exc:
-        raise click.ClickException(f"practice file {exc.source}:\n{exc}") from None
+        raise Refused(practice_lines(exc)) from None
     return rt
+
+
+def service_runtime(*, no_channels: bool = False) -> Runtime:
+    """The runtime of a service process (serve, web, worker, clock, poll): bounded database
+    waits, and in production every start check passed, else one line per problem."""
+    try:
+        rt = startup_runtime(no_channels=no_channels)
+    except SettingsError as exc:
+        raise configuration_refused(exc) from None
+    _remember_url(rt.settings)
+    return rt
+
+
+def _remember_url(found: Settings) -> None:
+    """The database URL (no password), for a database error's one line."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.find_root().meta[URL_KEY] = shown_url(found.database_url)
+
+
+NO_CHANNELS_HELP = "Start even though no patient channel (SMS, Telegram) is configured."
+
+
+def no_channels_option(func: F) -> F:
+    """`--no-channels`: production refuses a service without a channel unless told."""
+    return click.option("--no-channels", is_flag=True, help=NO_CHANNELS_HELP)(func)
 
 
 # ---------------------------------------------------------------- the named operator

@@ -33,6 +33,7 @@ from store.lifecycle import (
     wipe,
 )
 from store.models import AuditEvent, Patient, utcnow
+from store.rotation import FIRST_FAILURES
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -207,14 +208,22 @@ def keys_rotate(batch_size: int, verify: bool) -> None:
     )
     for label, n in result["by_column"].items():
         click.echo(f"  {label}: {n}")
-    for f in result["failures"]:
-        click.echo(f"FAILED {f['table']}.{f['column']} row {f['row_id']}: {f['reason']}", err=True)
     if result["failed"]:
+        _failure_summary(result["failed_by_column"], result["first_failures"])
         raise click.ClickException(
-            f"{result['failed']} ciphertext(s) could not be opened; "
-            "they were left untouched: keep the old key until resolved"
+            f"{result['failed']} ciphertext(s) could not be opened and were left untouched: "
+            "add the key they were written with to CRENEAU_DATA_KEYS (after the new one) "
+            "and run `creneau keys rotate` again"
         )
     click.echo("every ciphertext is under the primary key: older keys can be removed")
+
+
+def _failure_summary(by_column: dict[str, int], first: list[dict[str, str]]) -> None:
+    """Failures as counts per column and the first few row ids, never one line per row."""
+    for label, n in by_column.items():
+        click.echo(f"  failed in {label}: {n}", err=True)
+    for f in first:
+        click.echo(f"  e.g. {f['table']}.{f['column']} row {f['row_id']}: {f['reason']}", err=True)
 
 
 # ------------------------------------------------------------------ audit log
@@ -279,9 +288,13 @@ def register_cmd(lang: str | None, kit_dir: str | None) -> None:
 
 @click.command("export-all")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @operator_option
-def export_all_cmd(file: str) -> None:
-    """Hand back all the practice's data, decrypted: a zip with one JSON file per table."""
+def export_all_cmd(file: str, force: bool) -> None:
+    """Hand back all the practice's data, decrypted: a zip with one JSON file per table.
+    Exits 1 when some values could not be decrypted (they are null in the file)."""
+    if Path(file).exists() and not force:
+        raise click.ClickException(f"{file} exists: choose another name, or pass --force")
     rt = runtime()
     with rt.db.read() as session:
         total = sum(count_rows(session, rt.practice).values())
@@ -294,11 +307,18 @@ def export_all_cmd(file: str) -> None:
     for name, n in counts.items():
         click.echo(f"  {name}: {n}")
     click.echo(f"written to {file} (mode 600; it holds personal data in clear)")
-    if result["unreadable"]:
-        click.echo(
-            f"{len(result['unreadable'])} cell(s) could not be decrypted: see "
-            "unreadable in manifest.json",
-            err=True,
+    bad = result["unreadable"]
+    if bad:
+        by_column: dict[str, int] = {}
+        for cell in bad:
+            label = f"{cell['table']}.{cell['column']}"
+            by_column[label] = by_column.get(label, 0) + 1
+        first = [{**c, "reason": "cannot be decrypted"} for c in bad[:FIRST_FAILURES]]
+        _failure_summary(by_column, first)
+        raise click.ClickException(
+            f"{len(bad)} value(s) could not be decrypted (null in the export, listed under "
+            "`unreadable` in manifest.json): add the key they were written with to "
+            "CRENEAU_DATA_KEYS and export again"
         )
 
 

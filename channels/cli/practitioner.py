@@ -12,7 +12,7 @@ from datetime import date, datetime
 import click
 
 from bot.practice import Practitioner
-from channels.cli._common import actor, operator_option, until_signal
+from channels.cli._common import actor, operator_option, service_runtime, until_signal
 from channels.cli._common import runtime as cli_runtime
 from channels.runtime import Runtime, configure_logging
 from store import audit
@@ -102,7 +102,7 @@ def clock() -> None:
     from channels.clock import run_clock
 
     configure_logging()
-    runtime = cli_runtime()
+    runtime = service_runtime(no_channels=True)  # the clock purges even without a channel
     with until_signal() as stop:
         run_clock(runtime, stop)
 

@@ -15,8 +15,8 @@ from telegram import Bot
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
+from channels.cli._common import no_channels_option, service_runtime, until_signal
 from channels.cli._common import runtime as cli_runtime
-from channels.cli._common import until_signal
 from channels.runtime import Runtime, configure_logging
 from channels.telegram import ALLOWED_UPDATES, WEBHOOK_PATH, handle_safely
 
@@ -74,7 +74,7 @@ def poll() -> None:
     from channels.worker import run_worker
 
     configure_logging()
-    runtime = cli_runtime()
+    runtime = service_runtime()
     bot = _bot(runtime)
     with until_signal() as stop:
         threads = [
@@ -117,13 +117,14 @@ async def poll_updates(
 
 
 @click.command()
-def worker() -> None:
+@no_channels_option
+def worker(no_channels: bool) -> None:
     """The outbox worker (Procfile `worker`), with the daily retention purge, until SIGTERM."""
     from channels.clock import run_purge
     from channels.worker import run_worker
 
     configure_logging()
-    runtime = cli_runtime()
+    runtime = service_runtime(no_channels=no_channels)
     with until_signal() as stop:
         purger = threading.Thread(target=run_purge, args=(runtime, stop), name="purge")
         purger.start()
