@@ -54,7 +54,7 @@ TURN_SECONDS = Histogram(
 )
 APPOINTMENTS = Counter(
     "creneau_appointments",
-    "Appointments booked or cancelled by patients, by channel and action.",
+    "Appointments booked or cancelled, by channel (desk: by the practice) and action.",
     ["channel", "action"],
 )
 RATE_LIMITED = Counter(

@@ -37,6 +37,7 @@ from channels.desk.base import (
     today,
 )
 from channels.desk.forms import AbsenceForm, BookForm, MoveForm
+from channels.metrics import APPOINTMENTS
 from store import audit
 from store.agenda import (
     AgendaEntry,
@@ -333,6 +334,7 @@ def cancel(appointment_id: str) -> Any:
         )
         told = False
         if done is not None:
+            APPOINTMENTS.labels("desk", "cancelled").inc()
             audit.record(db_session, rt.practice.id, actor(), "appointment_cancel", done.id)
             told = _notify_cancelled(db_session, done, moment)
     if done is None:
@@ -562,6 +564,7 @@ def _book_post(doctor: Practitioner, type_id: str, day: date, types: list[tuple[
             appt = book_for(
                 db_session, rt.assistant, rt.practice, patient, doctor.id, type_id, start, moment
             )
+            APPOINTMENTS.labels("desk", "booked").inc()
             audit.record(
                 db_session,
                 rt.practice.id,
