@@ -1,4 +1,4 @@
-"""The practice description (DESIGN §7) as frozen value objects.
+"""The practice description (the practice file, see practice.example.toml) as frozen value objects.
 
 Loaded and validated from TOML by `bot.practice_file`.
 """

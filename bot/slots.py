@@ -1,4 +1,4 @@
-"""Free-slot search (DESIGN §7): pure functions over a Practice and a busy-interval lookup.
+"""Free-slot search: pure functions over a Practice and a busy-interval lookup.
 
 Opening hours are local wall-clock times, but all arithmetic is done on UTC instants, so a slot
 always lasts exactly its duration of real time, even on daylight-saving days. The busy lookup is

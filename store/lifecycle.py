@@ -1,4 +1,4 @@
-"""The data lifecycle (DESIGN §8, COMPLIANCE rows 7, 9-11): find, export and erase one patient,
+"""The data lifecycle (retention, rights, end of contract): find, export and erase a patient,
 apply the retention rules, hand back and wipe a practice's data.
 
 Nothing here logs or raises with a personal value; audit events carry counts and
@@ -367,7 +367,7 @@ def purge(
     dry_run: bool = False,
     actor: str = "system",
 ) -> dict[str, int]:
-    """Apply the retention rules of DESIGN §8 now; with dry_run, only count."""
+    """Apply the retention rules (README, "Data kept") now; with dry_run, only count."""
     cutoff = now - timedelta(days=practice.retention_days)
     prep = [  # answers of appointments that have ended or were cancelled
         col(Appointment.practice_id) == practice.id,

@@ -159,7 +159,7 @@ def choice(reply: str, n: int) -> str:
 
 
 def book(phone: Phone) -> list[str]:
-    """The DESIGN §3 conversation, returning every reply."""
+    """The README's example conversation, returning every reply."""
     return [phone.send(text) for text in ("Bonjour", "1", "1", "1", NAME, "1")]
 
 
