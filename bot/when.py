@@ -126,7 +126,7 @@ _VALID: frozenset[str] = frozenset(
     rendez vous merci bonjour bonsoir salut annuler annule deplacer moins quart fin debut
     mois month months voir pour jour four hour your noir avoir savoir cours quoi plus tard
     bien quant suivent suivants possibly wherever weekends evenings mornings todays domain
-    mutin satin latin heurt soin soins fois dois mois vous nous date""".split()
+    martin mardon mathieu mutin satin latin heurt soin soins fois dois mois vous nous date""".split()
 )
 _ALL_VOCAB: frozenset[str] = (
     frozenset(_MONTHS) | frozenset(_WEEKDAYS) | frozenset(_TARGETS) | _VALID
@@ -195,13 +195,19 @@ _WORD = re.compile(r"[a-z0-9]+", re.ASCII)
 
 
 def _normalise(raw: str) -> str:
-    """Lowercase, accents stripped, apostrophes unified, a few compounds glued, typos fixed."""
+    """Lowercase, accents stripped, apostrophes unified, a few compounds glued, typos fixed
+    (not in capitalised words after the first: "Paul Martin" stays a name)."""
     for quote in "’‘`´ʼ":
         raw = raw.replace(quote, "'")
     decomposed = unicodedata.normalize("NFKD", raw)
-    text = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    text = _RX_GLUE.sub(lambda m: _GLUE[_glue_key(m[0])], text)
-    return _WORD.sub(lambda m: _fix(m[0]), text)
+    text = "".join(c for c in decomposed if not unicodedata.combining(c))
+    text = _RX_GLUE.sub(lambda m: _GLUE[_glue_key(m[0].lower())], text)
+    proper = {m.start() for m in _RX_PROPER.finditer(text) if m.start() > 0}
+    text = text.lower()
+    return _WORD.sub(lambda m: m[0] if m.start() in proper else _fix(m[0]), text)
+
+
+_RX_PROPER = re.compile(r"(?<![\w'])[A-Z][a-z]+", re.ASCII)
 
 
 _GLUE: dict[str, str] = {
@@ -237,7 +243,8 @@ _RX_GLUE = re.compile(
             key=len,
             reverse=True,
         )
-    ).replace(r"\-", r"\s*-\s*")
+    ).replace(r"\-", r"\s*-\s*"),
+    re.IGNORECASE,
 )
 
 
@@ -265,13 +272,14 @@ _FRAC = (
     r"|demie?|trois\s+quarts?))?"
 )
 _RX_DASH_RANGE = re.compile(
-    r"(?<![\d/:.\-@])\b(?P<h1>\d{1,2})(?:\s*h\s*(?P<m1>\d{2})?)?\s*(?:-|a|to)\s*"
+    r"(?P<pre>\b(?:de|from|entre|between)\s+)?(?<![\d/:.\-@])\b(?P<h1>\d{1,2})"
+    r"(?P<hh>\s*h\s*(?P<m1>\d{2})?)?\s*(?P<sep>-|a|to|au|et|and)\s*"
     r"(?P<h2>\d{1,2})\s*h(?:\s*(?P<m2>\d{2}))?(?![a-z\d])",
     _F,
 )
 _RX_CLOCK = re.compile(
     r"(?<![\d/:.@])(?<!\d-)\b(?P<h>\d{1,2})"
-    r"(?:\s*(?:h|heures?)(?![a-z])\s*(?P<m1>\d{2}(?!\d))?|:(?P<m2>\d{2})(?!\d)"
+    r"(?:\s*(?:h|heures?)(?![a-z])\s*(?P<m1>\d{2}(?![\d/\-]))?|:(?P<m2>\d{2})(?!\d)"
     r"|\s*(?=am\b|pm\b)|\s*oclock\b)" + _FRAC + _MERIDIEM,
     _F,
 )
@@ -286,7 +294,7 @@ _RX_PAST = re.compile(
     _F,
 )
 _NOT_A_TIME_AFTER = (
-    r"(?![\d/:\-.]|\s*(?:" + _ORD + r"|jours?|j|days?|semaines?|weeks?|mois|months?|h|heures?"
+    r"(?![\d/:\-]|\.\d|\s*(?:" + _ORD + r"|jours?|j|days?|semaines?|weeks?|mois|months?|h|heures?"
     r"|hours?|ans?|years?|personnes?|people|" + _MONTH + r")\b)"
 )
 # A bare hour after a word that announces a time (``à 9``, ``avant 10``, ``between 2``).
@@ -352,11 +360,14 @@ def _clock_sub(m: re.Match[str]) -> str:
 
 
 def _dash_sub(m: re.Match[str]) -> str:
+    if m["sep"] != "-" and not m["pre"] and not m["hh"]:
+        return m[0]  # "le 7 à 10h": a day, then a time
     first = _apply(int(m["h1"]), int(m["m1"] or 0), None, None)
     second = _apply(int(m["h2"]), int(m["m2"] or 0), None, None)
     if first is None or second is None:
         return _INVALID
-    return _mark(*first, explicit=False) + " - " + _mark(*second, explicit=int(m["h2"]) > 12)
+    head = m["pre"] or ""
+    return head + _mark(*first, explicit=False) + " - " + _mark(*second, explicit=int(m["h2"]) > 12)
 
 
 def _noon_sub(m: re.Match[str]) -> str:
