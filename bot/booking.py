@@ -121,8 +121,8 @@ def offer_slots(step: Step, draft: Draft, *before: Text, after: datetime | None 
         if after is None and draft.ask is None:
             params = {"days": step.practice.horizon_days, "contact": step.practice.contact}
             return menu(step, *before, Text("book.none", params))
-        texts = [*before, Text("book.none_then")]
-        return offer(step, State.BOOK_SLOT, texts, ["day", "menu"], draft=draft)
+        none = [*before, Text("book.none_then")]
+        return offer(step, State.BOOK_SLOT, none, ["day", "menu"], draft=draft)
     anyone = draft.practitioner_id == ANY_PRACTITIONER
     ids = [slot_id(start, pid if anyone else None) for pid, start in found.slots]
     draft = replace(draft, last=found.slots[-1][1].astimezone(UTC))
@@ -305,8 +305,8 @@ def confirm(step: Step, draft: Draft) -> Outcome:
     if draft.move:
         old = find_appt(step.ctx, draft.move)
         old_start = old.start if old else draft.slot
-        params = {"old": moment(old_start, "long"), "new": moment(draft.slot, "long")}
-        text = Text("book.confirm_move", {**params, "practitioner": pname})
+        moved = {"old": moment(old_start, "long"), "new": moment(draft.slot, "long")}
+        text = Text("book.confirm_move", {**moved, "practitioner": pname})
     else:
         params = {"when": moment(draft.slot, "long"), "practitioner": pname}
         text = Text("book.confirm", {**params, "name": _name(step, draft)})

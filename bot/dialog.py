@@ -62,7 +62,7 @@ def label(cid: str, ctx: Context) -> Text:
 
 
 def short_name(name: str) -> str:
-    """"Dr Anne-Sophie Lemaître-Dubois" -> "Dr Lemaître-Dubois": a title and the last name."""
+    """ "Dr Anne-Sophie Lemaître-Dubois" -> "Dr Lemaître-Dubois": a title and the last name."""
     words = name.split()
     if len(words) <= 2:
         return name
@@ -128,10 +128,7 @@ def misunderstood(step: Step, keys: tuple[str, str, str]) -> tuple[Conversation,
     """One more misunderstanding in a row; from the second on, the practice's phone too."""
     misses = step.conv.misses + 1
     plain, numbers, buttons = keys
-    if not step.conv.choices:
-        key = plain
-    else:
-        key = buttons if step.inbound.buttons else numbers
+    key = plain if not step.conv.choices else buttons if step.inbound.buttons else numbers
     texts = [Text(key)]
     if misses >= 2:
         texts.insert(0, call_us(step.practice))
@@ -179,16 +176,16 @@ def repeat_choices(step: Step, text: Text) -> Outcome:
 # ---------------------------------------------------------------- names
 
 _NAME_WORD = re.compile(r"^[^\W\d_]+(?:['’.\-][^\W\d_]*)*\.?$")
-_NOT_NAME_WORDS = frozenset(
-    """rdv rendez rendez-vous rendezvous vous annuler annulation cancel deplacer move je j' veux
-    voudrais voudrai aimerais souhaite souhaiterais mon ma mes my appointment appointments book
-    booking merci thanks oui non yes no svp stp please bonjour bonsoir hello hi salut menu aide
-    help info stop supprimer delete demain aujourd'hui tomorrow today lundi mardi mercredi jeudi
-    vendredi samedi dimanche monday tuesday wednesday thursday friday saturday sunday matin
-    apres-midi soir morning afternoon evening pour avec est suis c'est is am name nom prenom
-    quoi pourquoi comment quand what why how when consultation creneau heure heures dispo
-    disponible ok d'accord rien nothing pas not""".split()
-)
+_NOT_NAME_TEXT = """rdv rendez rendez-vous rendezvous vous annuler annulation cancel deplacer move je j'
+    veux voudrais voudrai aimerais souhaite souhaiterais mon ma mes my appointment
+    appointments book booking merci thanks oui non yes no svp stp please bonjour bonsoir
+    hello hi salut menu aide help info stop supprimer delete demain aujourd'hui tomorrow
+    today lundi mardi mercredi jeudi vendredi samedi dimanche monday tuesday wednesday
+    thursday friday saturday sunday matin apres-midi soir morning afternoon evening pour
+    avec est suis c'est is am name nom prenom quoi pourquoi comment quand what why how
+    when consultation creneau heure heures dispo disponible ok d'accord rien nothing pas
+    not"""
+_NOT_NAME_WORDS = frozenset(_NOT_NAME_TEXT.split())
 
 
 def valid_name(text: str) -> str | None:

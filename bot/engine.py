@@ -428,10 +428,11 @@ class Engine:
         return named_choice(conv.choices, folded, ctx.practice)
 
 
-_TITLES = frozenset(
+_TITLE_TEXT = (
     "dr dr. docteur doctor doc pr professeur mme madame mlle m. m mr mrs ms monsieur le la "
-    "avec with chez l' de du".split()
+    "avec with chez l' de du"
 )
+_TITLES = frozenset(_TITLE_TEXT.split())
 ANY_WORDS = frozenset(
     {
         "le premier disponible", "premier disponible", "le premier dispo", "premier dispo",

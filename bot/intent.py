@@ -57,4 +57,4 @@ def thanks(step: Step) -> Outcome:
         if step.inbound.channel == "sms":
             return Outcome(step.conv)
         return Outcome(step.conv, [Reply((Text("thanks"),))])
-    return repeat_choices(step, Text("thanks"))
+    return repeat_choices(step, Text("thanks.short"))

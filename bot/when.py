@@ -86,11 +86,10 @@ _NUMBER_WORDS: dict[str, int] = {
     "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7,
     "huit": 8, "neuf": 9, "dix": 10, "onze": 11, "douze": 12, "treize": 13, "quatorze": 14,
     "quinze": 15, "seize": 16, "dix-sept": 17, "dix-huit": 18, "dix-neuf": 19, "vingt": 20,
-    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
 }  # fmt: skip
-_HOUR_WORDS: dict[str, int] = {
-    k: v for k, v in _NUMBER_WORDS.items() if k not in ("a", "an")
-}
+_HOUR_WORDS: dict[str, int] = {k: v for k, v in _NUMBER_WORDS.items() if k not in ("a", "an")}
 
 # SMS spellings: replaced whole, before anything else.
 _ALIASES: dict[str, str] = {
@@ -115,8 +114,7 @@ _TARGETS: tuple[str, ...] = (
     "apresmidi", "possible", "quand", "importe", "whenever", "heures", "heure",
 )  # fmt: skip
 # Ordinary words that look like typos of a target and must stay as they are.
-_VALID: frozenset[str] = frozenset(
-    """main mars mari maris matins marin mardis lundis jeudis samedis dimanches mercredis
+_VALID_WORDS = """main mars mari maris matins marin mardis lundis jeudis samedis dimanches mercredis
     vendredis demi demie demis domaine demande demander demandes demain semaines heure heures
     dans date dates mois jour jours jeune juin juil juillet mai mais mari lunettes lune
     tout toute toujours voudrais voudrait pourrais possible possibles impossible matinal
@@ -126,8 +124,8 @@ _VALID: frozenset[str] = frozenset(
     rendez vous merci bonjour bonsoir salut annuler annule deplacer moins quart fin debut
     mois month months voir pour jour four hour your noir avoir savoir cours quoi plus tard
     bien quant suivent suivants possibly wherever weekends evenings mornings todays domain
-    martin mardon mathieu mutin satin latin heurt soin soins fois dois mois vous nous date""".split()
-)
+    martin mardon mathieu mutin satin latin heurt soin soins fois dois vous nous date"""
+_VALID: frozenset[str] = frozenset(_VALID_WORDS.split())
 _ALL_VOCAB: frozenset[str] = (
     frozenset(_MONTHS) | frozenset(_WEEKDAYS) | frozenset(_TARGETS) | _VALID
 )
@@ -289,7 +287,9 @@ _RX_NOON = re.compile(
     _F,
 )
 _RX_PAST = re.compile(
-    r"\b(?P<frac>half|quarter)\s+(?P<rel>past|to)\s+(?P<h>\d{1,2}|" + _HOURWORD + r")\b"
+    r"\b(?P<frac>half|quarter)\s+(?P<rel>past|to)\s+(?P<h>\d{1,2}|"
+    + _HOURWORD
+    + r")\b"
     + _MERIDIEM,
     _F,
 )

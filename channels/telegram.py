@@ -154,7 +154,9 @@ def _lang(user: Any) -> str | None:
     return user.language_code if user is not None else None
 
 
-def to_inbound(update: Update, secret: frozenset[str] = frozenset()) -> tuple[Inbound, list[Payload]] | None:
+def to_inbound(
+    update: Update, secret: frozenset[str] = frozenset()
+) -> tuple[Inbound, list[Payload]] | None:
     """The engine's inbound message and the payloads to queue before the replies, or None
     for an update the patient dialog does not handle (groups, inline buttons, edits...)."""
     uid = str(update.update_id)
