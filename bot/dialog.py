@@ -176,7 +176,8 @@ def repeat_choices(step: Step, text: Text) -> Outcome:
 # ---------------------------------------------------------------- names
 
 _NAME_WORD = re.compile(r"^[^\W\d_]+(?:['’.\-][^\W\d_]*)*\.?$")
-_NOT_NAME_TEXT = """rdv rendez rendez-vous rendezvous vous annuler annulation cancel deplacer move je j'
+_NOT_NAME_TEXT = """
+    rdv rendez rendez-vous rendezvous vous annuler annulation cancel deplacer move je j'
     veux voudrais voudrai aimerais souhaite souhaiterais mon ma mes my appointment
     appointments book booking merci thanks oui non yes no svp stp please bonjour bonsoir
     hello hi salut menu aide help info stop supprimer delete demain aujourd'hui tomorrow
