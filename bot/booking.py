@@ -41,7 +41,7 @@ from bot.engine import (
 )
 from bot.messages import Moment, Reply, Text
 from bot.sanitize import clean_field
-from bot.search import END_OF_DAY, Finder, Found
+from bot.search import END_OF_DAY, PAGE, Finder, Found
 from bot.slots import is_free
 from bot.states import State
 from bot.when import When, parse_when
@@ -104,19 +104,24 @@ def _localised(step: Step, texts: dict[str, str] | None) -> str:
 # ---------------------------------------------------------------- slots
 
 
-def finder(ctx: Context, draft: Draft) -> Finder:
-    ctype = ctx.practice.ctype(draft.type_id)
+ANYONE_SMS_PAGE = 3  # slots that carry a practitioner's name: three fit one SMS segment
+
+
+def finder(step: Step, draft: Draft) -> Finder:
+    ctype = step.practice.ctype(draft.type_id)
+    page = PAGE
     if draft.practitioner_id == ANY_PRACTITIONER:
         pids: Sequence[str] = ctype.practitioners
+        page = ANYONE_SMS_PAGE if step.inbound.channel == "sms" else PAGE
     else:
         pids = (draft.practitioner_id,)
-    return Finder(ctx.practice, ctx.now, ctx.busy, ctype.duration_minutes, pids)
+    return Finder(step.practice, step.ctx.now, step.ctx.busy, ctype.duration_minutes, pids, page)
 
 
 def offer_slots(step: Step, draft: Draft, *before: Text, after: datetime | None = None) -> Outcome:
     """The slots that honour the request, saying what was understood only when it is what
     is offered; when nothing matches, one line saying so and the nearest slots."""
-    found = finder(step.ctx, draft).find(draft.ask, after)
+    found = finder(step, draft).find(draft.ask, after)
     if not found.slots:
         if after is None and draft.ask is None:
             params = {"days": step.practice.horizon_days, "contact": step.practice.contact}

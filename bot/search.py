@@ -72,7 +72,9 @@ class Finder:
         busy: Callable[[str], BusyLookup],
         duration_minutes: int,
         practitioner_ids: Sequence[str],
+        page: int = PAGE,
     ) -> None:
+        self.page = page
         self.practice = practice
         self.now = now
         self.busy = busy
@@ -83,10 +85,12 @@ class Finder:
     # ------------------------------------------------------------ the search
 
     def find(self, ask: When | None, after: datetime | None = None) -> Found:
-        """Up to PAGE slots for `ask` (None: the earliest), after `after` when paging."""
+        """Up to a page of slots for `ask` (None: the earliest), after `after` when paging."""
         window = window_of(ask)
+        if after is None and ask is not None and ask.day is None and ask.at:
+            return self._around_any_day(ask.at, window)
         if after is not None or ask is None or ask.day is None:
-            slots = self.slots(after=after, window=window, limit=PAGE)
+            slots = self.slots(after=after, window=window, limit=self.page)
             if slots or after is not None:
                 return Found(tuple(slots), bool(slots))
             return self._nearest(ask, window)
@@ -97,8 +101,19 @@ class Finder:
         if ask.at and first == last:
             pool = self._closest(pool, datetime.combine(first, ask.at, tzinfo=self.tz))
         if pool:
-            return Found(tuple(pool[:PAGE]), True)
+            return Found(tuple(pool[: self.page]), True)
         return self._nearest(ask, window)
+
+    def _around_any_day(self, at: time, window: Window | None) -> Found:
+        """ "Vers 17h": on the first day that has a slot near that time, the nearest ones."""
+        pool = self.slots(window=window, limit=POOL)
+        if not pool:
+            return self._nearest(When(at=at), window)
+        first = self._on(pool[0])
+        same_day = [s for s in pool if self._on(s) == first]
+        picked = self._closest(same_day, datetime.combine(first, at, tzinfo=self.tz))
+        later = [s for s in pool if self._on(s) != first][: self.page - len(picked)]
+        return Found(tuple(picked + later), True)
 
     def _nearest(self, ask: When | None, window: Window | None) -> Found:
         """Nothing matched: the slots nearest to the asked moment, keeping the time of day if
@@ -113,11 +128,11 @@ class Finder:
             pool = self.slots(start_from=start, window=None, limit=POOL)
         last = (ask.last_day or ask.day) if ask and ask.day else None
         closed = not self._open(day, last, window)
-        return Found(tuple(self._closest(pool, anchor)[:PAGE]), False, closed)
+        return Found(tuple(self._closest(pool, anchor)), False, closed)
 
     def _closest(self, pool: list[Slot], anchor: datetime) -> list[Slot]:
-        """The PAGE slots nearest to `anchor`, in time order."""
-        nearest = sorted(pool, key=lambda s: abs((s[1] - anchor).total_seconds()))[:PAGE]
+        """The page of slots nearest to `anchor`, in time order."""
+        nearest = sorted(pool, key=lambda s: abs((s[1] - anchor).total_seconds()))[: self.page]
         return sorted(nearest, key=lambda s: (s[1], s[0]))
 
     def slots(
