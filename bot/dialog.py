@@ -166,7 +166,10 @@ def unexpected(step: Step) -> Outcome:
 
 
 def repeat_choices(step: Step, text: Text) -> Outcome:
-    """A text, then the choices on offer again (or the main menu when none are)."""
+    """A text, then the choices on offer again; at an open question (a name, a day) the
+    question stays open; at the menu with nothing on offer, the main menu."""
+    if not step.conv.choices and step.conv.state is not State.MENU:
+        return Outcome(step.conv, [Reply((text,))])
     if not step.conv.choices:
         return menu(step, text)
     out = offer(step, step.conv.state, [text], step.conv.choices)
