@@ -40,19 +40,22 @@ def full_notice_params(ctx: Context) -> dict[str, Any]:
     return {**notice_params(p), "controller": p.controller, "dpo": dpo}
 
 
-def info_texts(step: Step) -> tuple[Text, Text]:
-    """The full notice in two messages: who, why, on what basis, how long; then who carries
-    the messages on this channel and what passes through them, the rights, where to complain."""
+def info_texts(step: Step) -> tuple[Text, Text, Text]:
+    """The full notice in three messages: who, why, on what basis, how long; who carries
+    the messages on this channel, where, and what passes through them; the rights."""
     channel = step.inbound.channel if step.inbound.channel in NOTICE_CHANNELS else "console"
     params = full_notice_params(step.ctx)
-    return Text("notice.full", params), Text(f"notice.live.{channel}", params)
+    return (
+        Text("notice.full", params),
+        Text(f"notice.live.{channel}", params),
+        Text("notice.rights", params),
+    )
 
 
 def kw_info(step: Step) -> Outcome:
-    """INFO: the full notice in two messages; the conversation stays where it was (the
-    choices on offer still answer to their numbers and buttons)."""
-    first, second = info_texts(step)
-    return Outcome(step.conv, [Reply((first,)), Reply((second,))])
+    """INFO: the full notice (one SMS segment or two each); the conversation stays where it
+    was, the choices on offer still answer to their numbers and buttons."""
+    return Outcome(step.conv, [Reply((text,)) for text in info_texts(step)])
 
 
 def kw_stop(step: Step) -> Outcome:
@@ -94,13 +97,14 @@ def kw_media(step: Step) -> Outcome:
 
 
 def kw_data(step: Step) -> Outcome:
-    """MES DONNEES: everything held, then correct the name or erase it all."""
-    summary = Text("join_lines", {"items": list(step.ctx.data_summary())})
+    """MES DONNEES: everything held (its own message), then correct the name or erase it."""
+    summary = Reply((Text("join_lines", {"items": list(step.ctx.data_summary())}),))
     ids = ["rename"] if step.ctx.patient.name else []
     ids.append("erase")
     if not step.ctx.patient.opted_out:
         ids.append("menu")
-    return offer(step, State.DATA, [summary], ids, draft=Draft())
+    outcome = offer(step, State.DATA, [Text("mydata.prompt")], ids, draft=Draft())
+    return Outcome(outcome.conv, [summary, *outcome.replies])
 
 
 def on_data(step: Step) -> Outcome:

@@ -307,15 +307,22 @@ def _name(step: Step, draft: Draft) -> str:
 def confirm(step: Step, draft: Draft) -> Outcome:
     assert draft.slot is not None
     pname = step.practice.practitioner(draft.slot_practitioner or draft.practitioner_id).name
+    shorter: tuple[tuple[Text, ...], ...] = ()
     if draft.move:
         old = find_appt(step.ctx, draft.move)
         old_start = old.start if old else draft.slot
         moved = {"old": moment(old_start, "long"), "new": moment(draft.slot, "long")}
         text = Text("book.confirm_move", {**moved, "practitioner": pname})
     else:
-        params = {"when": moment(draft.slot, "long"), "practitioner": pname}
-        text = Text("book.confirm", {**params, "name": _name(step, draft)})
-    return offer(step, State.BOOK_CONFIRM, [text], ["yes", "no"], draft=draft)
+        name = _name(step, draft)
+        text = Text(
+            "book.confirm",
+            {"when": moment(draft.slot, "long"), "practitioner": pname, "name": name},
+        )
+        brief = {"when": moment(draft.slot), "practitioner": short_name(pname), "name": name}
+        shorter = ((Text("book.confirm_short", brief),),)
+    ids = ["yes", "no"]
+    return offer(step, State.BOOK_CONFIRM, [text], ids, draft=draft, shorter=shorter)
 
 
 def on_confirm(step: Step) -> Outcome:
