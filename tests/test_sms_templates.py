@@ -338,7 +338,7 @@ def test_every_reply_sent_keeps_its_budget(tmp_path: Path, lang: str, practition
             else:  # "one" and "slots": every message of the turn in one segment
                 ok = bool(bodies) and all(c == 1 for c in counts)
             if kind == "slots":
-                ok = ok and any("1. " in b and "Plus tard" in b or "Later" in b for b in bodies)
+                ok = ok and any("1. " in b and ("Plus tard" in b or "Later" in b) for b in bodies)
             if not ok:
                 problems.append(f"{text!r} ({kind}): {counts}\n" + "\n---\n".join(bodies))
         assert not problems, "\n\n".join(problems)
