@@ -119,9 +119,7 @@ def mermaid() -> str:
     """The state diagram (Mermaid), generated from MOVES."""
     lines = ["stateDiagram-v2", "    [*] --> menu: first contact (notice first)"]
     for m in MOVES:
-        source = "[*]" if m.source is None else m.source.value
-        if m.source is None:
-            source = "any"
+        source = "any" if m.source is None else m.source.value
         lines.append(f"    {source} --> {m.target.value}: {m.label}")
     return "\n".join(lines)
 
