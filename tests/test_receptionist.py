@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.messages import Rendered
 from channels.runtime import Runtime
 from channels.settings import Settings
 from store.service import Assistant
@@ -277,5 +276,24 @@ def test_an_ambiguous_first_name_is_not_guessed(maison: Runtime) -> None:
     assert "Désolé, je n'ai pas compris" in alice.send("Anne")  # two Annes
 
 
-def _lines(replies: list[Rendered]) -> list[str]:
-    return [r.as_lines() for r in replies]
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("anuler", "aucun RDV à venir"),
+        ("menuu", "Que souhaitez-vous faire ?"),
+        ("aidee", "MES RDV: voir"),
+    ],
+)
+def test_typos_of_harmless_keywords(patient, monday, typed: str, expected: str) -> None:
+    alice = patient("alice")
+    alice.send("Bonjour")
+    assert expected in alice.send(typed)
+
+
+@pytest.mark.parametrize("typed", ["stopp", "supprimmer", "strat"])
+def test_typos_never_stop_erase_or_restart(patient, monday, typed: str) -> None:
+    alice = patient("alice")
+    alice.send("Bonjour")
+    out = alice.send(typed)
+    assert out.startswith("Désolé, je n'ai pas compris.")
+    assert "Pour quel type" in alice.send("RDV")  # still opted in, nothing erased
