@@ -256,12 +256,14 @@ def keyword_of(folded: str) -> str | None:
         return KEYWORDS[folded]
     if not folded or len(folded) > 20 or not folded.replace(" ", "").isalpha():
         return None
-    fixed = correct_word(folded, _FUZZY_KEYWORDS, frozenset(THANKS) | _NOT_KEYWORDS)
+    fixed = correct_word(folded, _FUZZY_KEYWORDS, _NOT_KEYWORDS)
     return KEYWORDS.get(fixed) if fixed != folded else None
 
 
 # Real words that sit one letter away from a keyword and mean something else.
-_NOT_KEYWORDS = frozenset({"menus", "aider", "aides", "bonjours", "hellos", "infos", "hell"})
+_NOT_KEYWORDS = frozenset(THANKS) | frozenset(
+    {"menus", "aider", "aides", "bonjours", "hellos", "infos", "hell"}
+)
 
 
 def is_thanks(folded: str) -> bool:

@@ -90,11 +90,20 @@ def _chosen_label(message: Message, token: str) -> str | None:
     return None
 
 
+_SECRET_LABELS: dict[int, tuple[Practice, frozenset[str]]] = {}
+
+
 def secret_labels(practice: Practice) -> frozenset[str]:
-    """Button labels never written back into a chat: the consultation types (any language)."""
-    return frozenset(
+    """Button labels never written back into a chat: the consultation types (any language);
+    computed once per practice object."""
+    cached = _SECRET_LABELS.get(id(practice))
+    if cached is not None and cached[0] is practice:
+        return cached[1]
+    labels = frozenset(
         fold(label) for ctype in practice.consultation_types for label in ctype.label.values()
     )
+    _SECRET_LABELS[id(practice)] = (practice, labels)
+    return labels
 
 
 def press_payloads(query: CallbackQuery, secret: frozenset[str] = frozenset()) -> list[Payload]:
