@@ -354,7 +354,7 @@ class Engine:
             return self._keyword(keyword, Step(conv, inbound, ctx, text, folded, None))
         choice = None if inbound.forwarded else self._choice_from_text(conv, folded, ctx)
         step = Step(conv, inbound, ctx, text, folded, choice)
-        if choice is None and self.free_text is not None:
+        if choice is None and self.free_text is not None and not inbound.forwarded:
             outcome = self.free_text(step)
             if outcome is not None:
                 return outcome
