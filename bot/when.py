@@ -199,7 +199,7 @@ def _normalise(raw: str) -> str:
         raw = raw.replace(quote, "'")
     decomposed = unicodedata.normalize("NFKD", raw)
     text = "".join(c for c in decomposed if not unicodedata.combining(c))
-    text = _RX_GLUE.sub(lambda m: _GLUE[_glue_key(m[0].lower())], text)
+    text = _RX_GLUE.sub(lambda m: _GLUE.get(_glue_key(m[0].lower()), m[0]), text)
     proper = {m.start() for m in _RX_PROPER.finditer(text) if m.start() > 0}
     text = text.lower()
     return _WORD.sub(lambda m: m[0] if m.start() in proper else _fix(m[0]), text)
@@ -212,7 +212,6 @@ _GLUE: dict[str, str] = {
     "apres midi": "apresmidi",
     "apres-midi": "apresmidi",
     "ap midi": "apresmidi",
-    "a-m": "apresmidi",
     "aujourd'hui": "aujourdhui",
     "aujourd hui": "aujourdhui",
     "week end": "weekend",
@@ -231,7 +230,8 @@ _GLUE: dict[str, str] = {
 
 
 def _glue_key(found: str) -> str:
-    return re.sub(r"\s+", " ", found)
+    """The table key of a matched compound: spaces tidied, none around a hyphen."""
+    return re.sub(r"\s*-\s*", "-", re.sub(r"\s+", " ", found))
 
 
 _RX_GLUE = re.compile(
@@ -450,7 +450,8 @@ def _find_window(text: _Marked) -> tuple[tuple[time, time] | None, time | None]:
     for m in text.take(_RX_BETWEEN):
         return _pair(m["a"], m["b"]), None
     for m in text.take(_RX_AFTER):
-        return (_time_of(m["a"]), END_OF_DAY), None
+        start = _time_of(m["a"])
+        return ((start, END_OF_DAY) if start > time(0) else None), None
     for m in text.take(_RX_BEFORE):
         end = _time_of(m["a"])
         return ((time(0), end) if end > time(0) else None), None
