@@ -21,7 +21,7 @@ from bot.when import END_OF_DAY, When
 PAGE = 5
 AROUND = timedelta(minutes=90)  # "vers 17h", "14h": slots within this of the time
 NEAR_DAYS = 7  # how far before the asked day the nearest slots may be
-POOL = 60  # candidates read for "nearest" and for one day's slots
+POOL = 40  # at most this many candidates read for "nearest" or for one day's slots
 PARTS: dict[str, tuple[time, time]] = {
     "morning": (time(0, 0), time(12, 0)),
     "afternoon": (time(12, 0), time(19, 0)),
@@ -95,9 +95,8 @@ class Finder:
                 return Found(tuple(slots), bool(slots))
             return self._nearest(ask, window)
         first, last = ask.day, ask.last_day or ask.day
-        start = self._midnight(first)
-        found = self.slots(start_from=start, window=window, limit=POOL)
-        pool = [s for s in found if self._on(s) <= last]
+        start, end = self._midnight(first), self._midnight(last + timedelta(days=1))
+        pool = self.slots(start_from=start, until=end, window=window, limit=POOL)
         if ask.at and first == last:
             pool = self._closest(pool, datetime.combine(first, ask.at, tzinfo=self.tz))
         if pool:
@@ -106,7 +105,7 @@ class Finder:
 
     def _around_any_day(self, at: time, window: Window | None) -> Found:
         """ "Vers 17h": on the first day that has a slot near that time, the nearest ones."""
-        pool = self.slots(window=window, limit=POOL)
+        pool = self.slots(window=window, limit=self._per_day(window) + self.page)
         if not pool:
             return self._nearest(When(at=at), window)
         first = self._on(pool[0])
@@ -116,19 +115,34 @@ class Finder:
         return Found(tuple(picked + later), True)
 
     def _nearest(self, ask: When | None, window: Window | None) -> Found:
-        """Nothing matched: the slots nearest to the asked moment, keeping the time of day if
-        any slot has it, and whether the practice is closed then."""
+        """Nothing matched: the slots nearest to the asked moment, before or after it,
+        keeping the time of day if any slot has it, and whether the practice is closed then."""
         today = self.now.astimezone(self.tz).date()
         day = ask.day if ask and ask.day else today
         at = (ask.at if ask else None) or (window[0] if window else time(0))
         anchor = datetime.combine(day, at, tzinfo=self.tz)
-        start = max(anchor - timedelta(days=NEAR_DAYS), self.now)
-        pool = self.slots(start_from=start, window=window, limit=POOL) if window else []
+        pool = self._both_sides(anchor, window) if window else []
         if not pool:
-            pool = self.slots(start_from=start, window=None, limit=POOL)
+            pool = self._both_sides(anchor, None)
         last = (ask.last_day or ask.day) if ask and ask.day else None
         closed = not self._open(day, last, window)
         return Found(tuple(self._closest(pool, anchor)), False, closed)
+
+    def _both_sides(self, anchor: datetime, window: Window | None) -> list[Slot]:
+        """A page of slots after `anchor`, and the last page before it on the nearest day
+        that has some (within NEAR_DAYS): each search bounded to one day."""
+        after = self.slots(start_from=max(anchor, self.now), window=window, limit=self.page)
+        today = self.now.astimezone(self.tz).date()
+        day = anchor.astimezone(self.tz).date()
+        for back in range(NEAR_DAYS + 1):
+            d = day - timedelta(days=back)
+            if d < today:
+                break
+            end = min(anchor, self._midnight(d + timedelta(days=1)))
+            before = self.slots(start_from=self._midnight(d), until=end, window=window, limit=POOL)
+            if before:
+                return before[-self.page :] + after
+        return after
 
     def _closest(self, pool: list[Slot], anchor: datetime) -> list[Slot]:
         """The page of slots nearest to `anchor`, in time order."""
@@ -140,6 +154,7 @@ class Finder:
         *,
         start_from: datetime | None = None,
         after: datetime | None = None,
+        until: datetime | None = None,
         window: Window | None = None,
         limit: int = PAGE,
     ) -> list[Slot]:
@@ -159,6 +174,7 @@ class Finder:
                     start_from=start_from,
                     window=wide,
                     limit=limit,
+                    until=until,
                 )
                 if self._starts_in(start, window)
             ]
@@ -168,6 +184,14 @@ class Finder:
         return list(islice(ordered, limit))
 
     # ------------------------------------------------------------ helpers
+
+    def _per_day(self, window: Window | None) -> int:
+        """How many slots one day can hold in `window`: enough to read a whole day's."""
+        if window is None:
+            return POOL
+        lo = window[0].hour * 60 + window[0].minute
+        hi = 24 * 60 if window[1] == END_OF_DAY else window[1].hour * 60 + window[1].minute
+        return min(POOL, (hi - lo) // self.duration + 2)
 
     def _wide(self, window: Window | None) -> Window | None:
         """A start window widened by one duration: `next_slots` wants the slot to end in it."""
