@@ -13,6 +13,7 @@ from typing import Any
 from bot.conversation import Draft
 from bot.dialog import ask, finish, menu, offer, repeat_choices, unexpected, valid_name
 from bot.engine import (
+    NOTICE_CHANNELS,
     Context,
     EraseMe,
     OptIn,
@@ -25,8 +26,6 @@ from bot.engine import (
 )
 from bot.messages import Reply, Text
 from bot.states import State
-
-NOTICE_CHANNELS = ("sms", "telegram", "console")
 
 
 def kw_help(step: Step) -> Outcome:

@@ -98,9 +98,9 @@ _ALIASES: dict[str, str] = {
     "auj": "aujourdhui", "ajd": "aujourdhui", "ojd": "aujourdhui", "aujd": "aujourdhui",
     "tmrw": "tomorrow", "tmr": "tomorrow", "tmrow": "tomorrow", "2moro": "tomorrow",
     "2morrow": "tomorrow", "2day": "today", "tdy": "today",
-    "aprem": "apresmidi", "aprm": "apresmidi", "am": "am", "pm": "pm",
+    "aprem": "apresmidi", "aprm": "apresmidi",
     "sem": "semaine", "pro": "prochaine", "proch": "prochaine", "prochain": "prochaine",
-    "prochainement": "bientot", "svp": "svp", "stp": "stp", "rdv": "rdv",
+    "prochainement": "bientot",
 }  # fmt: skip
 
 # Words that may be corrected towards (typos of them are understood).
@@ -225,7 +225,6 @@ _GLUE: dict[str, str] = {
     "p.m": "pm",
     "apres demain": "apresdemain",
     "apres-demain": "apresdemain",
-    "dix-sept": "dix-sept",
 }
 
 
