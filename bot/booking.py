@@ -74,8 +74,8 @@ def on_type(step: Step) -> Outcome:
 
 
 def after_type(step: Step, draft: Draft) -> Outcome:
-    """The practitioner question (with "first available") or the slots; the preparation
-    instructions first, in their own message, when the type has some."""
+    """The practitioner question (with "first available") or the slots; then the
+    preparation instructions, in their own message, when the type has some."""
     ctype = step.practice.ctype(draft.type_id)
     if len(ctype.practitioners) == 1:
         outcome = offer_slots(step, replace(draft, practitioner_id=ctype.practitioners[0]))
@@ -85,8 +85,8 @@ def after_type(step: Step, draft: Draft) -> Outcome:
             step, State.BOOK_PRACTITIONER, [Text("book.practitioner")], ids, draft=draft
         )
     instructions = _localised(step, ctype.preparation) if ctype.requires_preparation else ""
-    if instructions:
-        outcome.replies.insert(0, Reply((Text("book.preparation", {"value": instructions}),)))
+    if instructions:  # after the question, so that its choices come first (and at once)
+        outcome.replies.append(Reply((Text("book.preparation", {"value": instructions}),)))
     return outcome
 
 

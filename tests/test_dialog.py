@@ -111,12 +111,12 @@ def test_other_day_en(patient):
 def test_preparation_question_only_for_preparation_type(patient):
     alice = patient("alice")
     alice.send("RDV")
-    instructions = alice.replies("2")  # ECG: the instructions first, in their own message
-    assert (
-        instructions[0].text
-        == "A savoir pour ce RDV: Venez 10 minutes en avance, sans crème sur le torse."
+    slots, instructions = alice.replies("2")  # ECG: the slots, then the instructions alone
+    assert slots.choices and "Venez" not in slots.text
+    assert instructions.text == (
+        "A savoir pour ce RDV: Venez 10 minutes en avance, sans crème sur le torse."
     )
-    assert "Électrocardiogramme" not in instructions[0].text and not instructions[0].choices
+    assert "Électrocardiogramme" not in instructions.text and not instructions.choices
     q = alice.send("1")
     assert "À quel nom" in q
     prep = alice.send("Alice Durand")

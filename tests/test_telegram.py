@@ -360,10 +360,11 @@ def test_an_ecg_asks_the_preparation_question(
 ) -> None:
     user = User(client, api)
     user.send("RDV")
-    instructions = user.press("Électrocardiogramme")
-    assert instructions.params["text"].startswith("A savoir pour ce RDV: Venez 10 minutes")
+    slots = user.press("Électrocardiogramme")  # the slots first, then the instructions
     assert api.wait_for(lambda: len(api.sent(chat_id=user.chat_id)) == 3)
-    user.last = api.sent(chat_id=user.chat_id)[2]  # the slots, after the instructions
+    instructions = api.sent(chat_id=user.chat_id)[2]
+    assert instructions.params["text"].startswith("A savoir pour ce RDV: Venez 10 minutes")
+    assert slots.buttons and not instructions.buttons
     user.press(user.last.buttons[0][0])
     user.send("Paul Martin")
     assert "traitement en cours" in user.text
@@ -869,7 +870,7 @@ def test_a_preparation_booking_leaves_no_type_and_no_answer_behind(
     menu_count = len(api.sent(chat_id=user.chat_id))
     user.press("Électrocardiogramme")
     assert api.wait_for(lambda: len(api.sent(chat_id=user.chat_id)) == menu_count + 2)
-    user.last = api.sent(chat_id=user.chat_id)[-1]
+    user.last = api.sent(chat_id=user.chat_id)[-2]  # the slots; the instructions follow
     user.press(user.last.buttons[0][0])  # a slot
     user.send("Paul Martin")
     user.send(ANSWER)
