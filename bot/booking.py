@@ -74,8 +74,9 @@ def on_type(step: Step) -> Outcome:
 
 
 def after_type(step: Step, draft: Draft) -> Outcome:
-    """The practitioner question (with "first available") or the slots; then the
-    preparation instructions, in their own message, when the type has some."""
+    """The practitioner question (with "first available") or the slots, with the type's
+    preparation instructions when it has some: their own message by SMS; on Telegram the
+    opening of that question's message (the channel never copies them into an edit)."""
     ctype = step.practice.ctype(draft.type_id)
     if len(ctype.practitioners) == 1:
         outcome = offer_slots(step, replace(draft, practitioner_id=ctype.practitioners[0]))
@@ -85,8 +86,14 @@ def after_type(step: Step, draft: Draft) -> Outcome:
             step, State.BOOK_PRACTITIONER, [Text("book.practitioner")], ids, draft=draft
         )
     instructions = _localised(step, ctype.preparation) if ctype.requires_preparation else ""
-    if instructions:  # after the question, so that its choices come first (and at once)
-        outcome.replies.append(Reply((Text("book.preparation", {"value": instructions}),)))
+    if not instructions:
+        return outcome
+    note = Text("book.preparation", {"value": instructions})
+    if step.inbound.buttons:  # Telegram sends one message a second per chat: open the next
+        first = outcome.replies[0]  # question with them rather than a second later
+        outcome.replies[0] = replace(first, texts=(note, *first.texts))
+    else:  # by SMS and in the terminal, their own message, after the question
+        outcome.replies.append(Reply((note,)))
     return outcome
 
 

@@ -17,6 +17,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -90,26 +91,46 @@ def _chosen_label(message: Message, token: str) -> str | None:
     return None
 
 
-_SECRET_LABELS: dict[int, tuple[Practice, frozenset[str]]] = {}
+@dataclass(frozen=True)
+class Secrets:
+    """What a button press must never write back into a chat: consultation type labels, and
+    any message that holds a type's preparation question or instructions (folded)."""
+
+    labels: frozenset[str] = frozenset()
+    passages: tuple[str, ...] = ()
+
+    def in_text(self, text: str) -> bool:
+        folded = fold(text)
+        return any(passage in folded for passage in self.passages)
 
 
-def secret_labels(practice: Practice) -> frozenset[str]:
-    """Button labels never written back into a chat: the consultation types (any language);
-    computed once per practice object."""
-    cached = _SECRET_LABELS.get(id(practice))
+_SECRETS: dict[int, tuple[Practice, Secrets]] = {}
+
+
+def secrets_of(practice: Practice) -> Secrets:
+    """The practice's secrets, computed once per practice object."""
+    cached = _SECRETS.get(id(practice))
     if cached is not None and cached[0] is practice:
         return cached[1]
-    labels = frozenset(
-        fold(label) for ctype in practice.consultation_types for label in ctype.label.values()
+    types = practice.consultation_types
+    labels = frozenset(fold(label) for ctype in types for label in ctype.label.values())
+    passages = tuple(
+        fold(text)
+        for ctype in types
+        for texts in (ctype.preparation, ctype.preparation_question)
+        for text in (texts or {}).values()
+        if text.strip()
     )
-    _SECRET_LABELS[id(practice)] = (practice, labels)
-    return labels
+    found = Secrets(labels, passages)
+    _SECRETS[id(practice)] = (practice, found)
+    return found
 
 
-def press_payloads(query: CallbackQuery, secret: frozenset[str] = frozenset()) -> list[Payload]:
+def press_payloads(query: CallbackQuery, secrets: Secrets | None = None) -> list[Payload]:
     """For a button press: answer the query, then take the keyboard off the pressed message,
-    marking the choice on it unless it is a consultation type (what stays on the phone
-    afterwards never names one)."""
+    marking the choice on it unless it is a consultation type or the message holds
+    preparation instructions (what an edit leaves on the phone never names either)."""
+    secrets = secrets or Secrets()
     payloads: list[Payload] = [{"op": "answer", "callback_query_id": query.id}]
     message = query.message
     if not isinstance(message, Message):
@@ -117,7 +138,12 @@ def press_payloads(query: CallbackQuery, secret: frozenset[str] = frozenset()) -
     edit: Payload = {"op": "edit", "message_id": message.message_id}
     label = _chosen_label(message, query.data or "")
     original = message.text
-    if label is not None and original and fold(label) not in secret:
+    if (
+        label is not None
+        and original
+        and fold(label) not in secrets.labels
+        and not secrets.in_text(original)
+    ):
         mark = CHOSEN_MARK + label
         edit["text"] = original[: MAX_TEXT - len(mark)] + mark
     payloads.append(edit)
@@ -164,7 +190,7 @@ def _lang(user: Any) -> str | None:
 
 
 def to_inbound(
-    update: Update, secret: frozenset[str] = frozenset()
+    update: Update, secrets: Secrets | None = None
 ) -> tuple[Inbound, list[Payload]] | None:
     """The engine's inbound message and the payloads to queue before the replies, or None
     for an update the patient dialog does not handle (groups, inline buttons, edits...)."""
@@ -196,7 +222,7 @@ def to_inbound(
             choice=query.data or "",
             lang_hint=_lang(query.from_user),
         )
-        return inbound, press_payloads(query, secret)
+        return inbound, press_payloads(query, secrets)
     return None
 
 
@@ -235,7 +261,7 @@ def queue_payloads(
 def handle_update(runtime: Runtime, update: Update) -> Turn | None:
     """Run one update through the assistant; replies go to the outbox. None if the patient
     dialog does not run (a group, a press on an inline or group message, another update)."""
-    parsed = to_inbound(update, secret_labels(runtime.practice))
+    parsed = to_inbound(update, secrets_of(runtime.practice))
     if parsed is None:
         _outside_the_dialog(runtime, update)
         return None

@@ -360,11 +360,9 @@ def test_an_ecg_asks_the_preparation_question(
 ) -> None:
     user = User(client, api)
     user.send("RDV")
-    slots = user.press("Électrocardiogramme")  # the slots first, then the instructions
-    assert api.wait_for(lambda: len(api.sent(chat_id=user.chat_id)) == 3)
-    instructions = api.sent(chat_id=user.chat_id)[2]
-    assert instructions.params["text"].startswith("A savoir pour ce RDV: Venez 10 minutes")
-    assert slots.buttons and not instructions.buttons
+    slots = user.press("Électrocardiogramme")  # the instructions open the slot list
+    assert slots.params["text"].startswith("A savoir pour ce RDV: Venez 10 minutes")
+    assert "Électrocardiogramme" not in slots.params["text"] and slots.buttons
     user.press(user.last.buttons[0][0])
     user.send("Paul Martin")
     assert "traitement en cours" in user.text
@@ -868,9 +866,7 @@ def test_a_preparation_booking_leaves_no_type_and_no_answer_behind(
     user = User(client, api)
     user.send("RDV")
     menu_count = len(api.sent(chat_id=user.chat_id))
-    user.press("Électrocardiogramme")
-    assert api.wait_for(lambda: len(api.sent(chat_id=user.chat_id)) == menu_count + 2)
-    user.last = api.sent(chat_id=user.chat_id)[-2]  # the slots; the instructions follow
+    user.press("Électrocardiogramme")  # the slots, opened by the instructions
     user.press(user.last.buttons[0][0])  # a slot
     user.send("Paul Martin")
     user.send(ANSWER)
@@ -889,7 +885,8 @@ def test_a_preparation_booking_leaves_no_type_and_no_answer_behind(
         for word in (*TYPE_WORDS, ANSWER, "Kardegic"):
             assert word not in text and word not in labels, (call.method, text)
     instructions = [c for c in after if "Venez 10 minutes" in str(c.params.get("text"))]
-    assert len(instructions) == 1 and not instructions[0].buttons
+    assert len(instructions) == 1  # sent once, with the slots; never again
+    assert not [c for c in edits if "Venez" in str(c.params.get("text"))]  # never in an edit
     assert "Venez 10 minutes" not in user.text  # not in the confirmation
 
 
