@@ -172,8 +172,10 @@ def _forwarded(message: Message) -> bool:
     return bool(
         message.forward_origin
         or message.is_automatic_forward
-        or legacy.get("forward_date")
-        or legacy.get("forward_from")
+        or any(
+            legacy.get(key)
+            for key in ("forward_date", "forward_from", "forward_from_chat", "forward_sender_name")
+        )
     )
 
 
