@@ -1,9 +1,19 @@
-"""The patient's own settings and rights: help, notice, STOP/START, language, data, erasure."""
+"""The patient's own settings and rights: help, notice, STOP/START, language, data, erasure.
+
+After STOP the patient keeps their rights: INFO, MES DONNEES, SUPPRIMER (with its
+confirmation) and START are answered; anything else gets one short reminder of START a
+day, then silence.
+"""
 
 from __future__ import annotations
 
-from bot.dialog import ask, go, menu, offer_ids, repeat_choices, reset, unexpected, valid_name
+from dataclasses import replace
+from typing import Any
+
+from bot.conversation import Draft
+from bot.dialog import ask, finish, menu, offer, repeat_choices, unexpected, valid_name
 from bot.engine import (
+    NOTICE_CHANNELS,
     Context,
     EraseMe,
     OptIn,
@@ -13,9 +23,9 @@ from bot.engine import (
     SetName,
     Step,
     notice_params,
-    say,
 )
-from bot.messages import Text
+from bot.messages import Reply, Text
+from bot.states import State
 
 
 def kw_help(step: Step) -> Outcome:
@@ -23,56 +33,87 @@ def kw_help(step: Step) -> Outcome:
     return repeat_choices(step, Text("help", {"contact": step.practice.contact}))
 
 
-def kw_info(step: Step) -> Outcome:
-    """INFO: the full privacy notice, then the current choices again."""
-    return repeat_choices(step, Text("notice.full", full_notice_params(step.ctx)))
-
-
-def full_notice_params(ctx: Context) -> dict:
+def full_notice_params(ctx: Context) -> dict[str, Any]:
     p = ctx.practice
     dpo = Text("notice.dpo", {"dpo": p.dpo}) if p.dpo else Text("raw", {"value": ""})
     return {**notice_params(p), "controller": p.controller, "dpo": dpo}
 
 
+def info_texts(step: Step) -> tuple[Text, Text, Text]:
+    """The full notice in three messages: who, why, on what basis, how long; who carries
+    the messages on this channel, where, and what passes through them; the rights."""
+    channel = step.inbound.channel if step.inbound.channel in NOTICE_CHANNELS else "console"
+    params = full_notice_params(step.ctx)
+    return (
+        Text("notice.full", params),
+        Text(f"notice.live.{channel}", params),
+        Text("notice.rights", params),
+    )
+
+
+def kw_info(step: Step) -> Outcome:
+    """INFO: the full notice (one SMS segment or two each); the conversation stays where it
+    was, the choices on offer still answer to their numbers and buttons."""
+    return Outcome(step.conv, [Reply((text,)) for text in info_texts(step)])
+
+
 def kw_stop(step: Step) -> Outcome:
-    step.conv.data = {}
-    step.conv.choices = []
-    step.conv.state = "menu"
-    return Outcome(step.conv, [say(Text("stop.done"))], [OptOut()])
+    conv = step.conv.at(State.MENU, Draft())
+    return Outcome(conv, [Reply((Text("stop.done"),))], [OptOut()])
 
 
 def kw_start(step: Step) -> Outcome:
-    outcome = menu(step, Text("start.done")) if step.ctx.patient.opted_out else menu(step)
-    if step.ctx.patient.opted_out:
-        outcome.effects.append(OptIn())
-    return outcome
+    if not step.ctx.patient.opted_out:
+        return menu(step)
+    outcome = menu(step, Text("start.done"))
+    return Outcome(replace(outcome.conv, reminded_on=""), outcome.replies, [OptIn()])
+
+
+def kw_opted_out(step: Step) -> Outcome:
+    """Any other text after STOP: one short reminder of START a day, else silence."""
+    today = step.ctx.now.astimezone(step.practice.tz).date().isoformat()
+    if step.conv.reminded_on == today:
+        return Outcome(step.conv)
+    conv = replace(step.conv.at(State.MENU, Draft()), reminded_on=today)
+    return Outcome(conv, [Reply((Text("stopped.reminder"),))])
 
 
 def kw_lang(step: Step) -> Outcome:
     """FR / EN: switch language; the store applies SetLanguage before rendering the reply."""
     lang = "fr" if step.folded in ("fr", "francais") else "en"
     outcome = repeat_choices(step, Text("lang.done"))
-    outcome.effects.insert(0, SetLanguage(lang))
-    return outcome
+    return Outcome(outcome.conv, outcome.replies, [SetLanguage(lang)])
 
 
 def kw_expired(step: Step) -> Outcome:
     return repeat_choices(step, Text("expired"))
 
 
+def kw_media(step: Step) -> Outcome:
+    """A picture, a voice note, a sticker: the bot reads text only."""
+    key = "media.buttons" if step.inbound.buttons and step.conv.choices else "media"
+    return repeat_choices(step, Text(key))
+
+
 def kw_data(step: Step) -> Outcome:
-    """MES DONNEES: everything held, then correct the name or erase it all."""
-    step.conv.data = {}
-    summary = Text("join_lines", {"items": list(step.ctx.data_summary())})
-    ids = (["rename"] if step.ctx.patient.name else []) + ["erase", "menu"]
-    return go(step, "data", offer_ids(step, [summary], ids))
+    """MES DONNEES: everything held (in messages of their own), then correct the name or
+    erase it."""
+    summary = [
+        Reply((Text("join_lines", {"items": list(lines)}),)) for lines in step.ctx.data_summary()
+    ]
+    ids = ["rename"] if step.ctx.patient.name else []
+    ids.append("erase")
+    if not step.ctx.patient.opted_out:
+        ids.append("menu")
+    outcome = offer(step, State.DATA, [Text("mydata.prompt")], ids, draft=Draft())
+    return Outcome(outcome.conv, [*summary, *outcome.replies])
 
 
 def on_data(step: Step) -> Outcome:
     if step.choice == "rename":
-        return ask(step, "rename", Text("rename.ask"))
+        return ask(step, State.RENAME, Text("rename.ask"))
     if step.choice == "erase":
-        return kw_erase(step)
+        return offer(step, State.ERASE_CONFIRM, [Text("erase.confirm")], ["yes", "no"])
     if step.choice == "menu":
         return menu(step)
     return unexpected(step)
@@ -82,21 +123,25 @@ def on_rename(step: Step) -> Outcome:
     """Rectification of the name (the only personal field a patient gives us)."""
     name = valid_name(step.text)
     if name is None:
-        return ask(step, "rename", Text("book.name_again"))
-    outcome = menu(step, Text("rename.done", {"name": name}))
-    outcome.effects.append(SetName(name))
-    return outcome
+        return ask(step, State.RENAME, Text("book.name_again"))
+    return _back(step, Text("rename.done", {"name": name}), SetName(name))
 
 
 def kw_erase(step: Step) -> Outcome:
-    step.conv.data = {}
-    return go(step, "erase.confirm", offer_ids(step, [Text("erase.confirm")], ["yes", "no"]))
+    return offer(step, State.ERASE_CONFIRM, [Text("erase.confirm")], ["yes", "no"], draft=Draft())
 
 
 def on_erase_confirm(step: Step) -> Outcome:
     if step.choice == "no":
-        return menu(step, Text("erase.kept"))
+        return _back(step, Text("erase.kept"))
     if step.choice != "yes":
         return unexpected(step)
-    step.conv.choices = []
-    return Outcome(reset(step.conv), [say(Text("erase.done"))], [EraseMe()])
+    return finish(step, [Text("erase.done")], EraseMe(), booked=False)
+
+
+def _back(step: Step, text: Text, *effects: SetName) -> Outcome:
+    """The menu after a rights request; after STOP, just the answer."""
+    if step.ctx.patient.opted_out:
+        return finish(step, [text], *effects, booked=False)
+    outcome = menu(step, text)
+    return Outcome(outcome.conv, outcome.replies, list(effects))

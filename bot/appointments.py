@@ -5,28 +5,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.booking import start_booking
-from bot.dialog import find_appt, go, menu, offer_ids, reset, unexpected
-from bot.engine import (
-    AppointmentView,
-    Cancel,
-    Outcome,
-    Step,
-    moment,
-    say,
-)
+from bot.conversation import Draft
+from bot.dialog import find_appt, finish, menu, offer, unexpected
+from bot.engine import AppointmentView, Cancel, Outcome, Step, moment
 from bot.messages import Text
+from bot.states import State
 
 
 def list_appointments(step: Step, *before: Text) -> Outcome:
     appts = step.ctx.upcoming()
-    step.conv.data = {}
     if not appts:
-        return go(
-            step, "appts.list", offer_ids(step, [*before, Text("appts.none")], ["book", "menu"])
-        )
+        texts = [*before, Text("appts.none")]
+        return offer(step, State.APPTS_LIST, texts, ["book", "menu"], draft=Draft())
     ids = [f"a:{a.id}" for a in appts] + ["book", "menu"]
     text = Text("appts.list", {"n": len(appts)}, count=len(appts))
-    return go(step, "appts.list", offer_ids(step, [*before, text], ids))
+    return offer(step, State.APPTS_LIST, [*before, text], ids, draft=Draft())
 
 
 def on_appts(step: Step) -> Outcome:
@@ -41,10 +34,10 @@ def on_appts(step: Step) -> Outcome:
 
 
 def show_appointment(step: Step, appt: AppointmentView) -> Outcome:
-    step.conv.data = {"appt": appt.id}
     pname = step.practice.practitioner(appt.practitioner_id).name
     text = Text("appts.one", {"when": moment(appt.start, "long"), "practitioner": pname})
-    return go(step, "appts.action", offer_ids(step, [text], ["move", "cancel", "appts"]))
+    ids = ["move", "cancel", "appts"]
+    return offer(step, State.APPTS_ACTION, [text], ids, draft=Draft(appt=appt.id))
 
 
 def _too_late(step: Step, appt: AppointmentView) -> bool:
@@ -58,7 +51,7 @@ def too_late_menu(step: Step) -> Outcome:
 
 
 def on_appt_action(step: Step) -> Outcome:
-    appt = find_appt(step.ctx, step.conv.data.get("appt", ""))
+    appt = find_appt(step.ctx, step.draft.appt)
     if appt is None or step.choice == "appts":
         return list_appointments(step)
     if step.choice not in ("move", "cancel"):
@@ -71,23 +64,20 @@ def on_appt_action(step: Step) -> Outcome:
 
 
 def ask_cancel(step: Step, appt: AppointmentView) -> Outcome:
-    step.conv.data = {"appt": appt.id}
     text = Text("cancel.confirm", {"when": moment(appt.start, "long")})
-    return go(step, "cancel.confirm", offer_ids(step, [text], ["yes", "no"]))
+    return offer(step, State.CANCEL_CONFIRM, [text], ["yes", "no"], draft=Draft(appt=appt.id))
 
 
 def on_cancel_confirm(step: Step) -> Outcome:
-    appt = find_appt(step.ctx, step.conv.data.get("appt", ""))
+    appt = find_appt(step.ctx, step.draft.appt)
     if step.choice == "no" or appt is None:
         return menu(step, Text("cancel.kept"))
     if step.choice != "yes":
         return unexpected(step)
     if _too_late(step, appt):
         return too_late_menu(step)
-    step.conv.data = {}
-    step.conv.choices = []
     text = Text("cancel.done", {"when": moment(appt.start, "long")})
-    return Outcome(reset(step.conv), [say(text)], [Cancel(appt.id)])
+    return finish(step, [text], Cancel(appt.id))
 
 
 def kw_cancel(step: Step) -> Outcome:

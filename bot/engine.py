@@ -1,8 +1,9 @@
 """The dialog engine: one step per inbound message, state in, outcome out.
 
-A step never writes anything: it returns the next conversation state, the replies and
-the effects (book, cancel, opt out...) as data; the store applies them in one
-transaction. The states and their transitions are listed in `bot/STATES.md`.
+A step never writes anything and never mutates what it is given: it returns a new
+conversation, the replies and the effects (book, cancel, opt out...) as data; the store
+applies them in one transaction. Every move between states is checked against the one
+table in `bot/states.py` (an undeclared move raises `UndeclaredMove`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,34 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.messages import Choice, Inbound, Moment, Reply, Text
-from bot.practice import Practice
+from bot.conversation import Conversation, Draft
+from bot.messages import Inbound, Moment, PerLang, Reply, Text
+from bot.practice import LANGUAGES, Practice
 from bot.slots import BusyLookup
+from bot.states import State, check_move
+from bot.when import correct_word
+
+__all__ = [
+    "AppointmentView",
+    "Book",
+    "Cancel",
+    "Context",
+    "Conversation",
+    "Draft",
+    "Effect",
+    "Engine",
+    "EraseMe",
+    "OptIn",
+    "OptOut",
+    "Outcome",
+    "PatientView",
+    "RecordNotice",
+    "SetLanguage",
+    "SetName",
+    "SlotTaken",
+    "State",
+    "Step",
+]
 
 MAX_TEXT = 1600
 
@@ -60,7 +86,10 @@ class Context(Protocol):
 
     def upcoming(self) -> Sequence[AppointmentView]: ...
 
-    def data_summary(self) -> Sequence[Text]: ...
+    def data_summary(self) -> Sequence[Sequence[Text]]:
+        """Everything held about the patient (MES DONNEES), as groups of lines: one message
+        each, so that none outgrows an SMS budget however many appointments there are."""
+        ...
 
 
 # ---------------------------------------------------------------- effects
@@ -116,41 +145,20 @@ class EraseMe:
 Effect = RecordNotice | SetLanguage | SetName | OptOut | OptIn | Book | Cancel | EraseMe
 
 
-# ---------------------------------------------------------------- conversation and outcome
-
-
-@dataclass
-class Conversation:
-    """A patient's dialog position, stored (encrypted) between messages."""
-
-    state: str = "menu"
-    data: dict[str, Any] = field(default_factory=dict)
-    choices: list[str] = field(default_factory=list)
-    generation: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "data": self.data,
-            "choices": self.choices,
-            "generation": self.generation,
-        }
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Conversation:
-        return cls(
-            raw.get("state", "menu"),
-            dict(raw.get("data", {})),
-            list(raw.get("choices", [])),
-            int(raw.get("generation", 0)),
-        )
-
-
 @dataclass
 class Outcome:
+    """What one step decided: the next conversation, the replies, the effects.
+
+    No replies and no effects is a silent turn: nothing is sent and nothing counts as a
+    contact."""
+
     conv: Conversation
     replies: list[Reply] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
+
+    @property
+    def silent(self) -> bool:
+        return not self.replies and not self.effects
 
 
 class SlotTaken(Exception):
@@ -165,6 +173,7 @@ KEYWORDS: dict[str, str] = {
     "/menu": "menu",
     "/start": "menu",
     "bonjour": "menu",
+    "bonsoir": "menu",
     "hello": "menu",
     "salut": "menu",
     "hi": "menu",
@@ -206,17 +215,36 @@ KEYWORDS: dict[str, str] = {
     "english": "lang:en",
     "anglais": "lang:en",
 }
-YES_WORDS = {"oui", "o", "yes", "y", "ok", "d'accord", "daccord", "confirmer", "je confirme"}
-NO_WORDS = {"non", "n", "no", "nope"}
+# Keywords whose typos are understood: never those that stop, erase or opt back in.
+_FUZZY_KEYWORDS = tuple(
+    k
+    for k, v in KEYWORDS.items()
+    if v in ("menu", "book", "appts", "cancel", "help", "info", "data") and k.isascii()
+    if not k.startswith("/") and len(k) >= 4
+)
+YES_WORDS = {
+    "oui", "o", "yes", "y", "ok", "okay", "d'accord", "daccord", "confirmer", "je confirme",
+    "oui merci", "yes please", "ouais", "ouii", "oui svp", "parfait", "c'est bon", "yep", "yeah",
+}  # fmt: skip
+NO_WORDS = {"non", "n", "no", "nope", "non merci", "no thanks", "nan"}
+THANKS = {
+    "merci", "merci beaucoup", "merci bcp", "mrc", "mci", "ok", "okay", "ok merci", "d'accord",
+    "daccord", "dac", "parfait", "super", "top", "cool", "genial", "tres bien", "bien recu",
+    "c'est note", "note", "entendu", "nickel", "thanks", "thank you", "thx", "ty", "great",
+    "perfect", "good", "fine", "got it", "noted", "bye", "au revoir", "bonne journee",
+    "bonne soiree", "a bientot", "merci a vous", "merci bonne journee", "ok merci beaucoup",
+    "👍", "🙏", "👌", "😊", "🙂", "😀", "😉", "❤", "❤️", "✅", "👍👍", "🙏🙏",
+}  # fmt: skip
 _SPACES = re.compile(r"\s+")
 _EDGE_PUNCT = re.compile(r"^[\s.!,;:'\"-]+|[\s.!,;:'\"-]+$")
+_EMOJI_MODIFIERS = re.compile("[\U0001f3fb-\U0001f3ff\ufe0f]")
 
 
 def fold(text: str) -> str:
     """Case-, accent- and spacing-insensitive form used for keywords and labels."""
     decomposed = unicodedata.normalize("NFKD", text)
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    bare = bare.replace("\u2019", "'").casefold()
+    bare = _EMOJI_MODIFIERS.sub("", bare.replace("\u2019", "'")).casefold()
     return _EDGE_PUNCT.sub("", _SPACES.sub(" ", bare)).strip()
 
 
@@ -225,15 +253,32 @@ def clean(text: str | None) -> str:
     return (text or "")[:MAX_TEXT].strip()
 
 
+def keyword_of(folded: str) -> str | None:
+    """The keyword action of a folded text: exact, or a typo of a harmless keyword."""
+    if folded in KEYWORDS:
+        return KEYWORDS[folded]
+    if not folded or len(folded) > 20 or not folded.replace(" ", "").isalpha():
+        return None
+    fixed = correct_word(folded, _FUZZY_KEYWORDS, _NOT_KEYWORDS)
+    return KEYWORDS.get(fixed) if fixed != folded else None
+
+
+# Real words that sit one letter away from a keyword and mean something else.
+_NOT_KEYWORDS = frozenset(THANKS) | frozenset(
+    {"menus", "aider", "aides", "bonjours", "hellos", "infos", "hell"}
+)
+
+
+def is_thanks(folded: str) -> bool:
+    return folded in THANKS or folded.rstrip("!. ") in THANKS
+
+
 # ---------------------------------------------------------------- the engine
 
 
-Handler = Callable[["Step"], Outcome]
-
-
-@dataclass
+@dataclass(frozen=True)
 class Step:
-    """Everything one handler needs: conversation, input, context, and helpers to answer."""
+    """Everything one handler needs: conversation, input, context."""
 
     conv: Conversation
     inbound: Inbound
@@ -250,24 +295,46 @@ class Step:
     def lang(self) -> str:
         return self.ctx.patient.lang
 
+    @property
+    def draft(self) -> Draft:
+        return self.conv.draft
+
+
+Handler = Callable[[Step], Outcome]
+FreeText = Callable[[Step], Outcome | None]
+
+# What an opted-out patient may still do: their rights, and START.
+RIGHTS_KEYWORDS = frozenset({"info", "data", "erase", "start"})
+RIGHTS_STATES = frozenset({State.DATA, State.RENAME, State.ERASE_CONFIRM})
+
 
 class Engine:
     """Routes one inbound message to its state handler, after global keywords."""
 
-    def __init__(self, handlers: dict[str, Handler], keyword_handlers: dict[str, Handler]) -> None:
+    def __init__(
+        self,
+        handlers: dict[State, Handler],
+        keyword_handlers: dict[str, Handler],
+        free_text: FreeText | None = None,
+    ) -> None:
         self.handlers = handlers
         self.keyword_handlers = keyword_handlers
+        self.free_text = free_text
 
     def handle(self, conv: Conversation, inbound: Inbound, ctx: Context) -> Outcome:
         text = clean(inbound.text)
         folded = fold(text)
-        keyword = KEYWORDS.get(folded) if inbound.choice is None else None
+        keyword = None
+        if inbound.choice is None and not inbound.forwarded:
+            keyword = keyword_of(folded)
         if ctx.patient.opted_out:
-            return self._opted_out(conv, inbound, ctx, keyword)
+            return self._opted_out(conv, inbound, ctx, text, folded, keyword)
         if keyword == "stop":
-            return self.keyword_handlers["stop"](Step(conv, inbound, ctx, text, folded, None))
+            return self._keyword("stop", Step(conv, inbound, ctx, text, folded, None))
         outcome = self._route(conv, inbound, ctx, text, folded, keyword)
-        return self._with_notice(outcome, ctx)
+        return self._with_notice(outcome, ctx, inbound)
+
+    # ------------------------------------------------------------ routing
 
     def _route(
         self,
@@ -281,39 +348,69 @@ class Engine:
         if inbound.choice is not None:
             choice = self._choice_from_token(conv, inbound.choice)
             if choice is None:
-                return self.keyword_handlers["expired"](Step(conv, inbound, ctx, "", "", None))
+                return self._keyword("expired", Step(conv, inbound, ctx, "", "", None))
             return self._dispatch(Step(conv, inbound, ctx, "", "", choice))
         if keyword is None and not text:
-            keyword = "help"  # an empty message (a picture, a sticker) gets help
+            name = "media" if inbound.media else "help"
+            return self._keyword(name, Step(conv, inbound, ctx, text, folded, None))
         if keyword is not None:
-            name = keyword.split(":", 1)[0]
-            return self.keyword_handlers[name](Step(conv, inbound, ctx, text, folded, None))
-        choice = self._choice_from_text(conv, folded, ctx)
-        return self._dispatch(Step(conv, inbound, ctx, text, folded, choice))
+            return self._keyword(keyword, Step(conv, inbound, ctx, text, folded, None))
+        choice = None if inbound.forwarded else self._choice_from_text(conv, folded, ctx)
+        step = Step(conv, inbound, ctx, text, folded, choice)
+        if choice is None and self.free_text is not None and not inbound.forwarded:
+            outcome = self.free_text(step)
+            if outcome is not None:
+                return outcome
+        return self._dispatch(step)
+
+    def _keyword(self, keyword: str, step: Step) -> Outcome:
+        name = keyword.split(":", 1)[0]
+        outcome = self.keyword_handlers[name](step)
+        check_move(step.conv.state, outcome.conv.state, by_keyword=True)
+        return outcome
 
     def _dispatch(self, step: Step) -> Outcome:
-        handler = self.handlers.get(step.conv.state) or self.handlers["menu"]
-        return handler(step)
+        handler = self.handlers.get(step.conv.state) or self.handlers[State.MENU]
+        outcome = handler(step)
+        check_move(step.conv.state, outcome.conv.state, by_keyword=False)
+        return outcome
 
     def _opted_out(
-        self, conv: Conversation, inbound: Inbound, ctx: Context, keyword: str | None
+        self,
+        conv: Conversation,
+        inbound: Inbound,
+        ctx: Context,
+        text: str,
+        folded: str,
+        keyword: str | None,
     ) -> Outcome:
-        """No message at all to an opted-out patient, except the answer to START."""
-        if keyword != "start":
-            return Outcome(conv)
-        outcome = self.keyword_handlers["start"](Step(conv, inbound, ctx, "", "start", None))
-        return self._with_notice(outcome, ctx)
+        """After STOP: rights and START answered; anything else one START reminder a day."""
+        if keyword in RIGHTS_KEYWORDS:
+            return self._keyword(keyword or "", Step(conv, inbound, ctx, text, folded, None))
+        if conv.state in RIGHTS_STATES:
+            if inbound.choice is not None:
+                choice = self._choice_from_token(conv, inbound.choice)
+            else:
+                choice = None if inbound.forwarded else self._choice_from_text(conv, folded, ctx)
+            if choice is not None or conv.state is State.RENAME:
+                return self._dispatch(Step(conv, inbound, ctx, text, folded, choice))
+        return self.keyword_handlers["opted_out"](Step(conv, inbound, ctx, text, folded, None))
 
-    def _with_notice(self, outcome: Outcome, ctx: Context) -> Outcome:
-        """Put the short privacy notice before anything else when this version was not delivered."""
+    def _with_notice(self, outcome: Outcome, ctx: Context, inbound: Inbound) -> Outcome:
+        """The short privacy notice before anything else when this version was not delivered:
+        in the first reply when it is a short menu, else as its own message before it."""
         version = ctx.practice.notice_version
         if ctx.patient.notice_version == version or not outcome.replies:
             return outcome
-        first = outcome.replies[0]
-        notice = Text("notice.short", notice_params(ctx.practice))
-        outcome.replies[0] = replace(first, texts=(notice, *first.texts))
-        outcome.effects.insert(0, RecordNotice(version))
-        return outcome
+        notice = notice_text(ctx.practice, inbound.channel)
+        first, *rest = outcome.replies
+        if 0 < len(first.choices) <= 3 and not first.shorter:
+            replies = [replace(first, texts=(notice, *first.texts)), *rest]
+        else:
+            replies = [Reply((notice,)), first, *rest]
+        return Outcome(outcome.conv, replies, [RecordNotice(version), *outcome.effects])
+
+    # ------------------------------------------------------------ choices
 
     @staticmethod
     def _choice_from_token(conv: Conversation, token: str) -> str | None:
@@ -325,56 +422,74 @@ class Engine:
         return conv.choices[i - 1] if 1 <= i <= len(conv.choices) else None
 
     def _choice_from_text(self, conv: Conversation, folded: str, ctx: Context) -> str | None:
-        """`2`, `oui`/`yes`, or a type or practitioner typed in full, as an offered choice."""
+        """`2`, `oui`/`yes`, or a type or practitioner named (in part) as an offered choice."""
         if folded.isdigit():
             n = int(folded)
             return conv.choices[n - 1] if 1 <= n <= len(conv.choices) else None
-        if folded in YES_WORDS and "yes" in conv.choices:
+        if "yes" in conv.choices and folded in YES_WORDS:
             return "yes"
-        if folded in NO_WORDS and "no" in conv.choices:
+        if "no" in conv.choices and folded in NO_WORDS:
             return "no"
-        return next((c for c in conv.choices if folded in _typed_names(c, ctx.practice)), None)
+        return named_choice(conv.choices, folded, ctx.practice)
 
 
-def _typed_names(choice_id: str, practice: Practice) -> set[str]:
-    """What a patient may type instead of the number: a type's label (any language) or id,
-    a practitioner's name or id."""
+_TITLE_TEXT = (
+    "dr dr. docteur doctor doc pr professeur mme madame mlle m. m mr mrs ms monsieur le la "
+    "avec with chez l' de du"
+)
+_TITLES = frozenset(_TITLE_TEXT.split())
+ANY_WORDS = frozenset(
+    {
+        "le premier disponible", "premier disponible", "le premier dispo", "premier dispo",
+        "peu importe", "n'importe", "n'importe qui", "nimporte qui", "indifferent",
+        "first available", "any", "anyone", "whoever", "the first available", "le premier",
+        "first", "any practitioner", "pas de preference", "no preference",
+    }
+)  # fmt: skip
+
+
+def named_choice(choices: Sequence[str], folded: str, practice: Practice) -> str | None:
+    """The one offered choice the text names: a type's label or id, a practitioner's name,
+    part of it ("Petit", "Dr Petit") or id, or "le premier disponible"."""
+    if not folded:
+        return None
+    if folded in ANY_WORDS and "p:*" in choices:
+        return "p:*"
+    words = {w for w in folded.replace("-", " ").split() if w not in _TITLES}
+    found = [c for c in choices if _names(c, folded, words, practice)]
+    return found[0] if len(found) == 1 else None
+
+
+def _names(choice_id: str, folded: str, words: set[str], practice: Practice) -> bool:
     kind, _, arg = choice_id.partition(":")
     if kind == "t":
         ctype = practice.ctype(arg)
-        return {fold(label) for label in ctype.label.values()} | {arg}
-    if kind == "p":
-        return {fold(practice.practitioner(arg).name), arg}
-    return set()
+        return folded in {fold(label) for label in ctype.label.values()} | {arg}
+    if kind == "p" and arg != "*":
+        name = fold(practice.practitioner(arg).name)
+        parts = {w for w in name.replace("-", " ").split() if w not in _TITLES}
+        return folded in (name, arg) or (bool(words) and words <= parts)
+    return False
 
 
 def notice_params(practice: Practice) -> dict[str, Any]:
+    """What every notice names: the controller, retention, basis, contact and full notice."""
     return {
         "practice": practice.name,
         "days": practice.retention_days,
         "url": practice.privacy_notice_url,
         "contact": practice.contact,
+        "basis": PerLang({lang: practice.legal_basis_text(lang) for lang in LANGUAGES}),
     }
 
 
-def offer(
-    conv: Conversation,
-    texts: Sequence[Text],
-    choice_ids: Sequence[str],
-    labels: Callable[[str], Text],
-) -> Reply:
-    """A reply offering choices; the ids are remembered so `2` or a button maps back."""
-    ids = list(choice_ids)
-    if ids and ids != conv.choices:
-        conv.generation += 1
-    conv.choices = ids
-    choices = tuple(Choice(cid, labels(cid)) for cid in ids)
-    return Reply(tuple(texts), choices, conv.generation)
+NOTICE_CHANNELS = ("sms", "telegram", "console")
 
 
-def say(*texts: Text) -> Reply:
-    """A reply without choices."""
-    return Reply(tuple(texts))
+def notice_text(practice: Practice, channel: str) -> Text:
+    """The short notice for this channel: who receives the messages, where, and how."""
+    which = channel if channel in NOTICE_CHANNELS else "console"
+    return Text(f"notice.short.{which}", notice_params(practice))
 
 
 def moment(value: datetime, style: str = "slot") -> Moment:

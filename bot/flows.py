@@ -1,7 +1,8 @@
-"""The whole dialog as two tables: state handlers and keyword handlers.
+"""The whole dialog as tables: state handlers, keyword handlers, free text.
 
-See `bot/STATES.md` for the state table and diagram. Every handler takes a Step and
-returns an Outcome; none performs I/O.
+The moves each handler may make are declared in `bot/states.py` and checked by the engine;
+`bot/STATES.md` shows them. Every handler takes a Step and returns an Outcome; none
+performs I/O.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from bot.account import (
     kw_help,
     kw_info,
     kw_lang,
+    kw_media,
+    kw_opted_out,
     kw_start,
     kw_stop,
     on_data,
@@ -39,6 +42,8 @@ from bot.booking import (
 )
 from bot.dialog import menu, unexpected
 from bot.engine import Engine, Handler, Outcome, Step
+from bot.intent import free_text
+from bot.states import State
 
 __all__ = ["HANDLERS", "KEYWORD_HANDLERS", "build_engine", "slot_taken"]
 
@@ -51,28 +56,28 @@ def on_menu(step: Step) -> Outcome:
     return unexpected(step)
 
 
-HANDLERS: dict[str, Handler] = {
-    "menu": on_menu,
-    "book.type": on_type,
-    "book.practitioner": on_practitioner,
-    "book.slot": on_slot,
-    "book.day": on_day,
-    "book.name": on_name,
-    "book.prep": on_prep,
-    "book.confirm": on_confirm,
-    "appts.list": on_appts,
-    "appts.action": on_appt_action,
-    "cancel.confirm": on_cancel_confirm,
-    "erase.confirm": on_erase_confirm,
-    "data": on_data,
-    "rename": on_rename,
+HANDLERS: dict[State, Handler] = {
+    State.MENU: on_menu,
+    State.BOOK_TYPE: on_type,
+    State.BOOK_PRACTITIONER: on_practitioner,
+    State.BOOK_SLOT: on_slot,
+    State.BOOK_DAY: on_day,
+    State.BOOK_NAME: on_name,
+    State.BOOK_PREP: on_prep,
+    State.BOOK_CONFIRM: on_confirm,
+    State.APPTS_LIST: on_appts,
+    State.APPTS_ACTION: on_appt_action,
+    State.CANCEL_CONFIRM: on_cancel_confirm,
+    State.ERASE_CONFIRM: on_erase_confirm,
+    State.DATA: on_data,
+    State.RENAME: on_rename,
 }
 
 
 KEYWORD_HANDLERS: dict[str, Handler] = {
-    "menu": menu,
-    "book": start_booking,
-    "appts": list_appointments,
+    "menu": lambda step: menu(step),
+    "book": lambda step: start_booking(step),
+    "appts": lambda step: list_appointments(step),
     "cancel": kw_cancel,
     "help": kw_help,
     "info": kw_info,
@@ -82,9 +87,11 @@ KEYWORD_HANDLERS: dict[str, Handler] = {
     "expired": kw_expired,
     "data": kw_data,
     "erase": kw_erase,
+    "media": kw_media,
+    "opted_out": kw_opted_out,
 }
 
 
 def build_engine() -> Engine:
-    """The engine with the full dialog."""
-    return Engine(HANDLERS, KEYWORD_HANDLERS)
+    """The engine with the full dialog (built once per process)."""
+    return Engine(HANDLERS, KEYWORD_HANDLERS, free_text)

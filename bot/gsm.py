@@ -1,5 +1,9 @@
 """SMS text helpers: GSM-7 folding, encoding detection and segment counting (3GPP TS 23.038).
 
+Segments are counted as Twilio counts them: a grapheme cluster (👍🏽, 🇫🇷, 👩‍⚕️, a letter
+and its combining accent) is never split across two segments, so a long message full of
+emoji can take one segment more than a count by code units says.
+
 A single non-GSM character (a typographic apostrophe, a narrow no-break space) switches a whole SMS
 to UCS-2, dropping the per-segment capacity from 160 to 70 characters: folding French typography
 to GSM-7 keeps replies cheap and readable on every handset.
@@ -11,10 +15,13 @@ import re
 import unicodedata
 from typing import Literal
 
+import regex
+
 __all__ = [
     "GSM7_BASIC",
     "GSM7_EXTENDED",
     "encoding",
+    "graphemes",
     "segments",
     "to_gsm7",
     "truncate_to_segments",
@@ -152,17 +159,38 @@ def encoding(text: str) -> Literal["GSM-7", "UCS-2"]:
     return "GSM-7" if all(_is_gsm7(c) for c in text) else "UCS-2"
 
 
+_GRAPHEME = regex.compile(r"\X")
+
+
+def graphemes(text: str) -> list[str]:
+    """The user-perceived characters of ``text`` (Unicode extended grapheme clusters)."""
+    return _GRAPHEME.findall(text)
+
+
+def _cost(cluster: str, gsm: bool) -> int:
+    """Septets (GSM-7, an extension character costs two) or UTF-16 code units (UCS-2)."""
+    if gsm:
+        return sum(2 if c in GSM7_EXTENDED else 1 for c in cluster)
+    return sum(2 if ord(c) > 0xFFFF else 1 for c in cluster)
+
+
 def _units(text: str) -> list[int]:
-    """Per-character cost in the message's encoding: septets (GSM-7) or UTF-16 code units."""
-    if encoding(text) == "GSM-7":
-        return [2 if c in GSM7_EXTENDED else 1 for c in text]
-    return [2 if ord(c) > 0xFFFF else 1 for c in text]
+    """Per-grapheme cost in the message's encoding: one entry per unsplittable cluster."""
+    gsm = encoding(text) == "GSM-7"
+    return [_cost(cluster, gsm) for cluster in graphemes(text)]
 
 
 def _pack(units: list[int], capacity: int) -> int:
-    """Segments needed when no character (escape pair, surrogate pair) may straddle two."""
+    """Segments needed when no cluster (an escape pair, a surrogate pair, an emoji sequence)
+    may straddle two; a cluster longer than a whole segment is cut by code units."""
     count, used = 1, 0
     for cost in units:
+        if cost > capacity:  # pathological (dozens of combining marks): split it
+            for _ in range(cost):
+                if used + 1 > capacity:
+                    count, used = count + 1, 0
+                used += 1
+            continue
         if used + cost > capacity:
             count, used = count + 1, 0
         used += cost

@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_datetime
 
-from bot.messages import Moment, Rendered, Reply, Text
+from bot.gsm import segments, to_gsm7
+from bot.messages import Moment, PerLang, Rendered, Reply, Text
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
@@ -87,6 +88,8 @@ class Catalogs:
             return self.text(value, lang, tz)
         if isinstance(value, Moment):
             return self.moment(value.value, value.style, lang, tz)
+        if isinstance(value, PerLang):
+            return value.pick(lang)
         return str(value)
 
     def moment(self, value: datetime, style: str, lang: str, tz: ZoneInfo) -> str:
@@ -95,10 +98,20 @@ class Catalogs:
         return format_datetime(value.astimezone(tz), pattern, tzinfo=tz, locale=_locale(lang))
 
     def render(self, reply: Reply, lang: str, tz: ZoneInfo) -> Rendered:
-        """A reply as text plus (token, label) choices; tokens are `generation.index`."""
-        text = "\n".join(s for s in (self.text(t, lang, tz) for t in reply.texts) if s)
+        """A reply as text plus (token, label) choices; tokens are `generation.index`.
+
+        With shorter alternatives, the first form that fits one SMS segment (GSM-7 folded)
+        is used: headers shrink, choices never do."""
         choices = tuple(
             (f"{reply.generation}.{i}", self.text(c.label, lang, tz))
             for i, c in enumerate(reply.choices, 1)
         )
-        return Rendered(text, choices)
+        rendered = Rendered(self._joined(reply.texts, lang, tz), choices)
+        for texts in reply.shorter:
+            if segments(to_gsm7(rendered.as_lines())) <= 1:
+                break
+            rendered = Rendered(self._joined(texts, lang, tz), choices)
+        return rendered
+
+    def _joined(self, texts: tuple[Text, ...], lang: str, tz: ZoneInfo) -> str:
+        return "\n".join(s for s in (self.text(t, lang, tz) for t in texts) if s)

@@ -14,11 +14,18 @@ class Inbound:
 
     channel: str  # "sms" | "telegram" | "console"
     sender: str  # phone number, chat id or console id (never logged)
-    text: str | None  # what was typed, None for a button press
+    text: str | None  # what was typed (or a media caption), None for a button press
     at: datetime  # aware
     message_id: str = ""  # provider id (MessageSid, update_id), for idempotence
     choice: str | None = None  # a button token, e.g. "7.2" (menu generation 7, choice 2)
     lang_hint: str | None = None  # client language (Telegram language_code)
+    media: bool = False  # a picture, sticker, voice note... came with (or instead of) text
+    forwarded: bool = False  # forwarded from someone else: never a keyword of the patient
+
+    @property
+    def buttons(self) -> bool:
+        """Whether this channel draws choices as buttons (wording: "choose below")."""
+        return self.channel == "telegram"
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,16 @@ class Moment:
 
     value: datetime
     style: str = "slot"
+
+
+@dataclass(frozen=True)
+class PerLang:
+    """A parameter given in every language (a practice-file wording), picked at render time."""
+
+    values: Mapping[str, str]
+
+    def pick(self, lang: str) -> str:
+        return self.values.get(lang) or next(iter(self.values.values()), "")
 
 
 @dataclass(frozen=True)
@@ -48,11 +65,17 @@ class Choice:
 
 @dataclass(frozen=True)
 class Reply:
-    """One message to the patient: texts (joined by newlines) and optional choices."""
+    """One message to the patient: texts (joined by newlines) and optional choices.
+
+    `shorter` lists alternative texts, shortest last: when the reply would not fit one SMS
+    segment, the renderer uses the first alternative that does (headers shrink, never the
+    choices themselves).
+    """
 
     texts: tuple[Text, ...]
     choices: tuple[Choice, ...] = ()
     generation: int = 0  # menu generation of the choices, for button tokens
+    shorter: tuple[tuple[Text, ...], ...] = ()
 
 
 @dataclass(frozen=True)

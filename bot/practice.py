@@ -23,16 +23,16 @@ LEGAL_BASES = {
 # How every text (short notice, INFO, register, kit) names the basis: one wording each.
 LEGAL_BASIS_TEXT = {
     "fr": {
-        "contract": "contrat de soins (RGPD art. 6.1.b et 9.2.h)",
-        "public_interest": "mission d'intérêt public (RGPD art. 6.1.e et 9.2.h)",
-        "legitimate_interest": "intérêt légitime (RGPD art. 6.1.f et 9.2.h)",
-        "": "à préciser par le cabinet (RGPD art. 9.2.h)",
+        "contract": "contrat de soins, RGPD 6.1.b, 9.2.h",
+        "public_interest": "intérêt public, RGPD 6.1.e, 9.2.h",
+        "legitimate_interest": "intérêt légitime, RGPD 6.1.f, 9.2.h",
+        "": "à préciser par le cabinet, RGPD 9.2.h",
     },
     "en": {
-        "contract": "care contract (GDPR Art. 6(1)(b) and 9(2)(h))",
-        "public_interest": "task in the public interest (GDPR Art. 6(1)(e) and 9(2)(h))",
-        "legitimate_interest": "legitimate interest (GDPR Art. 6(1)(f) and 9(2)(h))",
-        "": "to be stated by the practice (GDPR Art. 9(2)(h))",
+        "contract": "care contract, GDPR 6(1)(b), 9(2)(h)",
+        "public_interest": "public interest, GDPR 6(1)(e), 9(2)(h)",
+        "legitimate_interest": "legitimate interest, GDPR 6(1)(f), 9(2)(h)",
+        "": "to be stated by the practice, GDPR 9(2)(h)",
     },
 }
 MAX_RETENTION_DAYS = 365  # booking data is not the patient record: a year at most

@@ -274,12 +274,14 @@ def next_slots(
     limit: int = 5,
     window: tuple[time, time] | None = None,
     chunk_days: int = 7,
+    until: datetime | None = None,
 ) -> list[datetime]:
     """The earliest `limit` free start times (aware, in practice.tz), ascending.
 
     after: only slots strictly after it ("later": pass the last slot offered).
     start_from: only slots at or after it ("another day": a local moment to search from).
     window: (from, to) local times; a slot must start in [from, to) and end by `to`.
+    until: only slots starting strictly before it (a bounded search: one day, one week).
     Slots are laid on a grid from each period start, stepping by the duration and restarting at
     the end of each busy interval; `busy` is called once per window of at most `chunk_days` days.
     """
@@ -293,6 +295,8 @@ def next_slots(
         lowest = max(lowest, _utc(start_from, "start_from"))
     if after is not None:
         lowest = max(lowest, _utc(after, "after") + _TICK)
+    if until is not None:
+        highest = min(highest, _utc(until, "until") - _TICK)
     if limit <= 0 or lowest > highest:
         return []
     stream = _BusyStream(busy, timedelta(days=chunk_days), highest + duration)

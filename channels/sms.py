@@ -2,7 +2,9 @@
 
 Every request is authenticated with Twilio's signature against the configured public URL
 (behind a proxy the request's own URL is not what Twilio signed) before anything is read.
-Replies are folded to GSM-7 and capped in length; nothing personal is logged.
+Each reply of a turn is its own SMS (one TwiML `<Message>`), folded to GSM-7 and capped in
+length; a picture or a voice note without text (MMS) gets a "text only" answer. Nothing
+personal is logged.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ log = logging.getLogger(__name__)
 PATH = "/sms/twilio"
 CHANNEL = "sms"
 MAX_INBOUND_CHARS = 1600  # Twilio's own cap on a concatenated SMS
-MAX_SEGMENTS = 6  # a whole turn: notice, question and choices fit; a runaway reply does not
+MAX_SEGMENTS = 6  # a safety cap: dialog replies stay within 2 (tested), summaries may be longer
 FALLBACK_APOLOGY = {  # when even the catalogs fail
     "fr": "Désolé, un problème technique est survenu. Réessayez plus tard.",
     "en": "Sorry, something went wrong on our side. Please try again later.",
@@ -35,20 +37,20 @@ FALLBACK_APOLOGY = {  # when even the catalogs fail
 
 
 def sms_text(texts: Iterable[str]) -> str:
-    """Messages of one turn as one SMS body: blank-line separated, GSM-7 folded, capped."""
+    """Texts as one SMS body: blank-line separated, GSM-7 folded, capped."""
     body = "\n\n".join(t for t in texts if t)
     return truncate_to_segments(to_gsm7(body), MAX_SEGMENTS) if body else ""
 
 
-def render(replies: Iterable[Rendered]) -> str:
-    """The SMS body of a turn, choices as `N. label` lines."""
-    return sms_text(r.as_lines() for r in replies)
+def render(replies: Iterable[Rendered]) -> list[str]:
+    """The SMS bodies of a turn, one per reply, choices as `N. label` lines."""
+    return [body for r in replies if (body := sms_text([r.as_lines()]))]
 
 
-def twiml(body: str) -> Response:
-    """One `<Message>` holding the body, or an empty `<Response/>` when there is none."""
+def twiml(bodies: Iterable[str]) -> Response:
+    """One `<Message>` per body, or an empty `<Response/>` when there is none."""
     answer = MessagingResponse()
-    if body:
+    for body in bodies:
         answer.message(body)
     return Response(str(answer), status=200, mimetype="text/xml")
 
@@ -78,7 +80,7 @@ class SmsWebhook:
             return twiml(self._answer())
         except Exception as exc:  # the edge: log without data, apologise, acknowledge
             log.error("sms webhook failed: %s", _where(exc))
-            return twiml(self._apology())
+            return twiml([self._apology()])
 
     # ------------------------------------------------------------ steps
 
@@ -90,8 +92,8 @@ class SmsWebhook:
         url = self.public_url or request.url
         return bool(self.validator.validate(url, request.form, signature))
 
-    def _answer(self) -> str:
-        """The SMS body to answer with ("" for silence)."""
+    def _answer(self) -> list[str]:
+        """The SMS bodies to answer with (none for silence)."""
         form = request.form
         inbound = Inbound(
             channel=CHANNEL,
@@ -99,12 +101,13 @@ class SmsWebhook:
             text=form.get("Body", "")[:MAX_INBOUND_CHARS],
             at=utcnow(),
             message_id=form.get("MessageSid", "")[:64],
+            media=_media_count(form.get("NumMedia")) > 0,
         )
         try:
             turn = self.runtime.assistant.handle(inbound, limiter=self.limiter)
         except AddressError:
             log.info("sms webhook: sender is not a phone number; ignored")
-            return ""
+            return []
         return render(turn.replies)
 
     def _apology(self) -> str:
@@ -121,6 +124,11 @@ class SmsWebhook:
         practice = self.runtime.practice
         text = Text(key, {"contact": practice.contact, "practice": practice.name})
         return self.runtime.catalogs.text(text, lang, practice.tz)
+
+
+def _media_count(raw: str | None) -> int:
+    """Twilio's NumMedia (pictures, audio attached to an MMS); 0 when absent or odd."""
+    return int(raw) if raw and raw.isdigit() else 0
 
 
 def _where(exc: BaseException) -> str:

@@ -3,6 +3,11 @@
 The webhook never calls Telegram: it runs one turn and queues the replies in the outbox
 within the same transaction, then answers 200. The outbox worker sends them through
 `TelegramSender`. Chat ids, names and texts are never logged.
+
+Text only, private chats only: a caption is read as text, media alone get a short "text
+only" answer, a group gets one polite refusal and the bot leaves it, a forwarded message is
+never the patient's own keyword, every button press is answered, and an update this bot
+cannot parse is acknowledged (200) so Telegram does not deliver it again and again.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -24,7 +30,9 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, Tim
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.messages import Inbound, Rendered
+from bot.engine import fold
+from bot.messages import Inbound, Rendered, Text
+from bot.practice import Practice
 from channels import practitioner_bot
 from channels.outbound import Result, SendOutcome
 from channels.runtime import Runtime
@@ -84,16 +92,59 @@ def _chosen_label(message: Message, token: str) -> str | None:
     return None
 
 
-def press_payloads(query: CallbackQuery) -> list[Payload]:
-    """For a button press: answer the query, then show the choice on the pressed message."""
+@dataclass(frozen=True)
+class Secrets:
+    """What a button press must never write back into a chat: consultation type labels, and
+    any message that holds a type's preparation question or instructions (folded)."""
+
+    labels: frozenset[str] = frozenset()
+    passages: tuple[str, ...] = ()
+
+    def in_text(self, text: str) -> bool:
+        folded = fold(text)
+        return any(passage in folded for passage in self.passages)
+
+
+_SECRETS: dict[int, tuple[Practice, Secrets]] = {}
+
+
+def secrets_of(practice: Practice) -> Secrets:
+    """The practice's secrets, computed once per practice object."""
+    cached = _SECRETS.get(id(practice))
+    if cached is not None and cached[0] is practice:
+        return cached[1]
+    types = practice.consultation_types
+    labels = frozenset(fold(label) for ctype in types for label in ctype.label.values())
+    passages = tuple(
+        fold(text)
+        for ctype in types
+        for texts in (ctype.preparation, ctype.preparation_question)
+        for text in (texts or {}).values()
+        if text.strip()
+    )
+    found = Secrets(labels, passages)
+    _SECRETS[id(practice)] = (practice, found)
+    return found
+
+
+def press_payloads(query: CallbackQuery, secrets: Secrets | None = None) -> list[Payload]:
+    """For a button press: answer the query, then take the keyboard off the pressed message,
+    marking the choice on it unless it is a consultation type or the message holds
+    preparation instructions (what an edit leaves on the phone never names either)."""
+    secrets = secrets or Secrets()
     payloads: list[Payload] = [{"op": "answer", "callback_query_id": query.id}]
     message = query.message
-    if message is None:
+    if not isinstance(message, Message):
         return payloads
     edit: Payload = {"op": "edit", "message_id": message.message_id}
-    label = _chosen_label(message, query.data or "") if isinstance(message, Message) else None
-    original = message.text if isinstance(message, Message) else None
-    if label is not None and original:
+    label = _chosen_label(message, query.data or "")
+    original = message.text
+    if (
+        label is not None
+        and original
+        and fold(label) not in secrets.labels
+        and not secrets.in_text(original)
+    ):
         mark = CHOSEN_MARK + label
         edit["text"] = original[: MAX_TEXT - len(mark)] + mark
     payloads.append(edit)
@@ -116,27 +167,55 @@ def _private(message: Message | None) -> bool:
     return message is not None and message.chat.type == "private"
 
 
-def to_inbound(update: Update) -> tuple[Inbound, list[Payload]] | None:
+def _forwarded(message: Message) -> bool:
+    """Forwarded from someone (or somewhere) else, in today's or the pre-2023 update shape."""
+    legacy = message.api_kwargs or {}
+    return bool(
+        message.forward_origin
+        or message.is_automatic_forward
+        or any(
+            legacy.get(key)
+            for key in ("forward_date", "forward_from", "forward_from_chat", "forward_sender_name")
+        )
+    )
+
+
+def _media(message: Message) -> bool:
+    """A picture, sticker, voice note, file, location... (with or without a caption)."""
+    try:
+        return message.effective_attachment is not None
+    except (AttributeError, TypeError, ValueError):  # a shape PTB does not know
+        return False
+
+
+def _lang(user: Any) -> str | None:
+    return user.language_code if user is not None else None
+
+
+def to_inbound(
+    update: Update, secrets: Secrets | None = None
+) -> tuple[Inbound, list[Payload]] | None:
     """The engine's inbound message and the payloads to queue before the replies, or None
-    for an update this bot ignores (groups, channels, edits, inline queries...)."""
+    for an update the patient dialog does not handle (groups, inline buttons, edits...)."""
     uid = str(update.update_id)
-    if update.message is not None:
-        message = update.message
+    message = update.message
+    if message is not None:
         if not _private(message):
             return None
-        lang = message.from_user.language_code if message.from_user else None
+        text = message.text if message.text is not None else message.caption
         inbound = Inbound(
             CHANNEL,
             str(message.chat.id),
-            _command(message.text or ""),
+            _command(text or ""),
             utcnow(),
             message_id=uid,
-            lang_hint=lang,
+            lang_hint=_lang(message.from_user),
+            media=_media(message),
+            forwarded=_forwarded(message),
         )
         return inbound, []
     query = update.callback_query
-    if query is not None and query.message is not None and query.message.chat.type == "private":
-        lang = query.from_user.language_code if query.from_user else None
+    if query is not None and isinstance(query.message, Message) and _private(query.message):
         inbound = Inbound(
             CHANNEL,
             str(query.message.chat.id),
@@ -144,9 +223,9 @@ def to_inbound(update: Update) -> tuple[Inbound, list[Payload]] | None:
             utcnow(),
             message_id=uid,
             choice=query.data or "",
-            lang_hint=lang,
+            lang_hint=_lang(query.from_user),
         )
-        return inbound, press_payloads(query)
+        return inbound, press_payloads(query, secrets)
     return None
 
 
@@ -183,9 +262,11 @@ def queue_payloads(
 
 
 def handle_update(runtime: Runtime, update: Update) -> Turn | None:
-    """Run one update through the assistant; replies go to the outbox. None if ignored."""
-    parsed = to_inbound(update)
+    """Run one update through the assistant; replies go to the outbox. None if the patient
+    dialog does not run (a group, a press on an inline or group message, another update)."""
+    parsed = to_inbound(update, secrets_of(runtime.practice))
     if parsed is None:
+        _outside_the_dialog(runtime, update)
         return None
     inbound, before = parsed
     if update.message is not None and _practitioner_command(runtime, update.message, inbound):
@@ -195,6 +276,33 @@ def handle_update(runtime: Runtime, update: Update) -> Turn | None:
     )
     log.debug("telegram update handled: replies=%d repeated=%s", len(turn.replies), turn.repeated)
     return turn
+
+
+def _outside_the_dialog(runtime: Runtime, update: Update) -> None:
+    """A group gets one polite refusal and the bot leaves it; a press the dialog cannot take
+    (an inline message, a group) is still answered, so no button keeps spinning."""
+    message = update.message
+    if message is not None and not _private(message):
+        text = runtime.catalogs.text(
+            Text("telegram.group"), _client_lang(runtime, message.from_user), runtime.practice.tz
+        )
+        payloads: list[Payload] = [{"op": "send", "text": text, "buttons": []}, {"op": "leave"}]
+        with runtime.db.write() as session:
+            queue_payloads(runtime, session, str(message.chat.id), payloads)
+        log.info("telegram: refused a group or channel chat and left it")
+        return
+    query = update.callback_query
+    if query is not None and query.from_user is not None:
+        answer: list[Payload] = [{"op": "answer", "callback_query_id": query.id}]
+        with runtime.db.write() as session:
+            queue_payloads(runtime, session, str(query.from_user.id), answer)
+
+
+def _client_lang(runtime: Runtime, user: Any) -> str:
+    code = (_lang(user) or "").lower()
+    if not code:
+        return runtime.practice.locale
+    return "fr" if code.startswith("fr") else "en"
 
 
 def _practitioner_command(runtime: Runtime, message: Message, inbound: Inbound) -> bool:
@@ -243,19 +351,28 @@ def _webhook_view(runtime: Runtime) -> Callable[[], tuple[str, int]]:
             runtime.settings.telegram_webhook_secret, request.headers.get(SECRET_HEADER)
         ):
             return "forbidden", 403
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-            return "bad request", 400
-        wanted = {k: data[k] for k in ALLOWED_UPDATES if k in data}
-        if not wanted:  # another kind of update: nothing to do, and no retry wanted
+        update = parse_update(request.get_json(silent=True))
+        if update is None:  # acknowledged: Telegram would otherwise deliver it again and again
             return "ignored", 200
-        try:
-            update = Update.de_json({"update_id": data["update_id"], **wanted}, None)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return "bad request", 400
         return handle_safely(runtime, update)
 
     return telegram_webhook
+
+
+def parse_update(data: Any) -> Update | None:
+    """A message or callback update as PTB objects; None for anything else or anything it
+    cannot read (another update kind, an old or odd shape)."""
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        log.info("telegram: a body without an update id acknowledged and ignored")
+        return None
+    wanted = {k: data[k] for k in ALLOWED_UPDATES if k in data}
+    if not wanted:
+        return None
+    try:
+        return Update.de_json({"update_id": data["update_id"], **wanted}, None)
+    except Exception as exc:  # PTB raises many types on shapes it does not know
+        log.info("telegram: an update it cannot parse acknowledged (%s)", type(exc).__name__)
+        return None
 
 
 def handle_safely(runtime: Runtime, update: Update) -> tuple[str, int]:
@@ -360,6 +477,8 @@ class TelegramSender:
             await bot.edit_message_reply_markup(
                 chat_id=chat_id, message_id=int(payload["message_id"])
             )
+        elif op == "leave":
+            await bot.leave_chat(chat_id)
         else:
             raise ValueError("unknown op")
 

@@ -135,40 +135,40 @@ class StoreContext:
         rows = self.session.execute(UPCOMING, {"patient_id": self.row.id, "now": self.now})
         return [AppointmentView(*row) for row in rows]
 
-    def data_summary(self) -> Sequence[Text]:
-        """Everything held about the patient, as lines for the chat (MES DONNEES): the
-        same categories and items as `creneau patient export`, never a preparation answer
-        itself (only whether one is held, and until when)."""
+    def data_summary(self) -> Sequence[Sequence[Text]]:
+        """Everything held about the patient, for the chat (MES DONNEES): the same categories
+        and items as `creneau patient export`, never a preparation answer itself (only
+        whether one is held, and until when). Groups of lines, one message each: who they
+        are, their appointments a few at a time, then the technical rows."""
         row = self.row
         name = self.name
-        lines = [Text("data.header", {"practice": self.practice.name})]
+        who = [Text("data.header", {"practice": self.practice.name})]
         if name:
-            lines.append(Text("data.name", {"name": name}))
+            who.append(Text("data.name", {"name": name}))
         else:
-            lines.append(Text("data.name_unreadable" if self.name_unreadable else "data.no_name"))
-        lines += [Text("data.address", {"address": self.address}), Text("data.lang")]
+            who.append(Text("data.name_unreadable" if self.name_unreadable else "data.no_name"))
+        who += [Text("data.address", {"address": self.address}), Text("data.lang")]
         if row.notice_at:
             params = {"date": Moment(row.notice_at, "date"), "version": row.notice_version}
-            lines.append(Text("data.notice", params))
-        lines += self._appointment_lines() or [Text("data.no_appt")]
+            who.append(Text("data.notice", params))
         if row.opted_out:
-            lines.append(Text("data.opted_out"))
+            who.append(Text("data.opted_out"))
         if row.unreachable:
-            lines.append(Text("data.unreachable"))
+            who.append(Text("data.unreachable"))
+        appointments = self._appointment_lines() or [[Text("data.no_appt")]]
         held = held_counts(self.session, row.id)
-        lines.append(Text("data.technical", held))
-        lines.append(Text("data.footer"))
-        return lines
+        rest = [Text("data.technical", held), Text("data.footer")]
+        return [who, *_batches(appointments, APPOINTMENTS_PER_MESSAGE), rest]
 
-    def _appointment_lines(self) -> list[Text]:
-        """Each appointment: when, with whom, which type, its status; a preparation answer
-        held is said with its deletion time, never shown."""
+    def _appointment_lines(self) -> list[list[Text]]:
+        """Each appointment's lines: when, with whom, which type, its status; a preparation
+        answer held is said with its deletion time, never shown."""
         query = (
             select(Appointment)
             .where(Appointment.patient_id == self.row.id)
             .order_by(col(Appointment.start))
         )
-        lines: list[Text] = []
+        out: list[list[Text]] = []
         for appt in self.session.exec(query):
             params = {
                 "when": Moment(appt.start, "slot"),
@@ -176,10 +176,21 @@ class StoreContext:
                 "type": type_label(self.practice, appt.type_id, self.row.lang),
             }
             booked = appt.status == "booked"
-            lines.append(Text("data.appt" if booked else "data.appt_cancelled", params))
+            lines = [Text("data.appt" if booked else "data.appt_cancelled", params)]
             if appt.prep_enc is not None:
                 lines.append(Text("data.prep", {"until": Moment(appt.end, "slot")}))
-        return lines
+            out.append(lines)
+        return out
+
+
+APPOINTMENTS_PER_MESSAGE = 3  # with a preparation line each, still within two SMS segments
+
+
+def _batches(items: list[list[Text]], size: int) -> list[list[Text]]:
+    """Appointments' lines, `size` appointments per message."""
+    return [
+        [line for item in items[i : i + size] for line in item] for i in range(0, len(items), size)
+    ]
 
 
 def practitioner_name(practice: Practice, practitioner_id: str) -> str:

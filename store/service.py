@@ -307,9 +307,9 @@ class Assistant:
         if erased:
             replies = self._render(outcome, patient.lang)
             return Turn(replies, None, patient.lang, erased=True, effects=outcome.effects)
-        if not outcome.replies and not outcome.effects:
-            # silence (an opted-out patient's message): not a contact, nothing to save, so
-            # ignored messages never push the retention deadline back
+        if outcome.silent:
+            # silence (an opted-out patient's message, thanks by SMS): not a contact, nothing
+            # to save, so ignored messages never push the retention deadline back
             return Turn([], patient.id, patient.lang)
         self._touch(session, patient, now)
         self._save_conversation(session, patient, conv_id, outcome.conv, now)

@@ -35,11 +35,12 @@ def test_book_consultation_fr(patient):
                     "7. Un autre jour",
                 ],
             ),
-            ("1", "A quel nom ?"),
+            ("1", "À quel nom ?"),
             (
                 "Paul Martin",
                 [
-                    "Confirmer le RDV du mercredi 2 décembre à 11:10 avec Dr Anne Roux ?",
+                    "Confirmer le RDV du mercredi 2 décembre à 11:10 avec Dr Anne Roux, "
+                    "au nom de Paul Martin ?",
                     "1. Oui",
                     "2. Non",
                 ],
@@ -61,12 +62,15 @@ def test_book_en_and_name_asked_once(patient):
     bob = patient("bob", lang="en")
     bob.dialog(
         [
-            ("hello", ["your data is used only to manage your appointments", "1. Book"]),
+            ("hello", ["Cabinet des Lilas handles your bookings", "1. Book"]),
             ("BOOK", "What kind of appointment?"),
             ("1", ["Next slots with Dr Anne Roux:", "1. Wed 2 Dec 11:10", "6. Later"]),
             ("2", "What name"),
             ("Bob Smith", "Confirm the appointment on Wednesday 2 December at 11:30"),
-            ("yes", ["Appointment confirmed: Wednesday 2 December at 11:30", "APPTS"]),
+            (
+                "yes",
+                ["Appointment confirmed: Wednesday 2 December at 11:30", "APPTS"],
+            ),
             ("BOOK", "What kind"),
             ("1", "1. Wed 2 Dec 11:10"),
             ("1", "Confirm the appointment on Wednesday 2 December at 11:10"),  # no name again
@@ -84,10 +88,10 @@ def test_later_and_another_day(patient):
     ask = alice.send("7")
     assert "Quel jour" in ask
     out = alice.send("lundi 14h")
-    assert "Compris: lundi 7 décembre, à 14:00." in out
+    assert "Compris: lundi 7 décembre, vers 14:00." in out
     assert "1. lun. 7 déc. 14:00" in out
     out = alice.send("n'importe quoi")
-    assert "Je n'ai pas compris" in out
+    assert "Désolé, je n'ai pas compris" in out
     out = alice.send("7")  # "Un autre jour" again
     out = alice.send("vendredi après-midi")
     assert "Compris: vendredi 4 décembre, l'après-midi." in out
@@ -107,15 +111,20 @@ def test_other_day_en(patient):
 def test_preparation_question_only_for_preparation_type(patient):
     alice = patient("alice")
     alice.send("RDV")
-    alice.send("2")  # ECG
+    slots, instructions = alice.replies("2")  # ECG: the slots, then the instructions alone
+    assert slots.choices and "Venez" not in slots.text
+    assert instructions.text == (
+        "A savoir pour ce RDV: Venez 10 minutes en avance, sans crème sur le torse."
+    )
+    assert "Électrocardiogramme" not in instructions.text and not instructions.choices
     q = alice.send("1")
-    assert "A quel nom" in q
+    assert "À quel nom" in q
     prep = alice.send("Alice Durand")
     assert "Avez-vous un traitement en cours ?" in prep
     confirm = alice.send("Kardegic 75")
     assert "Confirmer le RDV" in confirm
     done = alice.send("1")
-    assert "RDV confirmé" in done and "Venez 10 minutes en avance" in done
+    assert "RDV confirmé" in done and "Venez 10 minutes en avance" not in done
 
 
 REASON = re.compile(r"motif|raison|reason|pourquoi|why|traitement|treatment|symptom", re.I)
@@ -183,9 +192,9 @@ def test_slot_taken_meanwhile(patient):
 def test_unexpected_input_gets_help_and_choices(patient):
     alice = patient("alice")
     alice.send("Bonjour")
-    for odd in ("🙂", "x" * 5000, "42", "blabla"):
+    for odd in ("🦄", "x" * 5000, "42", "blabla"):
         out = alice.send(odd)
-        assert "Je n'ai pas compris" in out and "1. Prendre RDV" in out
+        assert "Désolé, je n'ai pas compris" in out and "1. Prendre RDV" in out
     assert "RDV: prendre RDV" in alice.send("")  # a picture-only message gets help
 
 
@@ -193,8 +202,11 @@ def test_stop_start(patient):
     alice = patient("alice")
     alice.send("Bonjour")
     assert "plus aucun message" in alice.send("STOP")
-    assert alice.send("RDV") == ""
-    assert alice.send("aide") == ""
+    assert (
+        alice.send("RDV")
+        == "Vous avez demandé STOP: nous ne vous écrivons plus. Pour reprendre: START."
+    )
+    assert alice.send("aide") == ""  # one reminder a day at most
     out = alice.send("start")
     assert "de nouveau activés" in out and "1. Prendre RDV" in out
 
@@ -213,7 +225,7 @@ def test_language_switch(patient):
     alice = patient("alice")
     alice.send("Bonjour")
     out = alice.send("EN")
-    assert "I will now write to you in English." in out and "1. Book an appointment" in out
+    assert "I will now write to you in English." in out and "1. Book\n" in out
     out = alice.send("FR")
     assert "en français" in out and "1. Prendre RDV" in out
 

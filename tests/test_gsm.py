@@ -296,3 +296,51 @@ def test_to_gsm7_leaves_no_mapped_char(text: str) -> None:
 @given(_MIXED, st.integers(min_value=1, max_value=5))
 def test_truncate_fits(text: str, max_segments: int) -> None:
     assert segments(truncate_to_segments(text, max_segments)) <= max_segments
+
+
+# --- Twilio's segment rules: reference cases and grapheme clusters -----------------------------
+
+DIGITS = "1234567890"
+
+# Cases from Twilio's own segment calculator test suite (TwilioDevEd/message-segment-calculator,
+# tests/index.test.js and tests/segments.test.js): body -> segments.
+TWILIO_REFERENCE = [
+    ("{" + (DIGITS * 16)[1:159], 1),  # 158 + an escape pair = 160 septets
+    ("{" + (DIGITS * 16)[1:160], 2),
+    ("😜" + (DIGITS * 7)[1:68], 1),  # 2 + 67 code units = 69
+    ("😜" + (DIGITS * 8)[1:70], 2),
+    ((DIGITS * 31)[:307], 3),  # 153 + 153 + 1
+    ("😜" + (DIGITS * 14)[1:135], 3),  # 67 + 67 + 1 code units
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), TWILIO_REFERENCE)
+def test_segments_match_twilios_calculator(body: str, expected: int) -> None:
+    assert segments(body) == expected
+
+
+@pytest.mark.parametrize(
+    ("cluster", "units"),
+    [("👍🏽", 4), ("🇫🇷", 4), ("👩\u200d⚕️", 5), ("e\u0301", 2), (FAMILY, 8)],
+)
+def test_a_grapheme_cluster_is_never_split_across_segments(cluster: str, units: int) -> None:
+    """A cluster that would straddle the end of a segment moves whole to the next one. The
+    text is built so that, split between its first code point and the rest, it would fill
+    exactly two 67-unit segments: kept whole, it needs a third."""
+    assert len(cluster.encode("utf-16-le")) // 2 == units
+    first = len(cluster[0].encode("utf-16-le")) // 2
+    head = "x" * (67 - first)
+    body = head + cluster + "x" * (2 * 67 - len(head) - units)
+    assert len(body.encode("utf-16-le")) // 2 == 2 * 67
+    assert segments(body) == 3
+
+
+def test_graphemes_are_user_perceived_characters() -> None:
+    from bot.gsm import graphemes
+
+    assert graphemes("a👍🏽🇫🇷👩\u200d⚕️e\u0301!") == ["a", "👍🏽", "🇫🇷", "👩\u200d⚕️", "e\u0301", "!"]
+
+
+def test_emoji_with_skin_tone_counts_as_one_cluster_in_a_single_segment() -> None:
+    assert segments("👍🏽" * 17) == 1  # 68 code units
+    assert segments("👍🏽" * 18) == 2

@@ -180,12 +180,13 @@ def test_wipe_with_force_deletes_and_says_so(seeded, cli):
 
 def test_the_name_is_asked_once_per_phone_as_the_guide_says(patient, runtime):
     """The practice guide says: one phone, one name, asked at the first booking only; a
-    second booking (for someone else) does not ask again; MES DONNEES corrects it."""
+    second booking (for someone else) does not ask again but its confirmation question
+    recalls the name; MES DONNEES corrects it."""
     from channels import kit
 
     guide = kit.render_markdown("guide-cabinet", "fr", runtime.practice, runtime.settings)
     assert "Le nom est demandé une seule fois" in guide
-    assert "il ne repose pas la question et la confirmation ne cite aucun nom" in guide
+    assert "la question de confirmation rappelle le nom enregistré" in guide
     p = patient(PHONE, channel="sms")
     first = [p.send(t) for t in ("RDV", "1", "1")]
     assert "nom" in first[-1].lower()
@@ -193,6 +194,7 @@ def test_the_name_is_asked_once_per_phone_as_the_guide_says(patient, runtime):
     p.send("1")
     second = [p.send(t) for t in ("RDV", "1", "2")]
     assert not any("quel nom" in r.lower() for r in second)
-    assert "Paul Martin" not in p.send("1") + second[-1]  # the confirmation names no one
+    assert "au nom de Paul Martin ?" in second[-1]  # the question recalls the name held
+    assert "Paul Martin" not in p.send("1")  # the confirmation left on the phone names no one
     data = p.send("MES DONNEES")
     assert "Paul Martin" in data and "nom" in data.lower()

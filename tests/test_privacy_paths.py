@@ -263,7 +263,7 @@ def test_my_data_lists_what_the_export_holds(patient, runtime):
     held = [a for a in export["appointments"] if a["prep_held_until"]]
     assert len(held) == 1 and "réponse de préparation, effacée le" in out
     assert PREP not in out  # whether an answer is held, never the answer itself
-    assert f"{export['queued_messages']} message(s) en attente" in out
+    assert f"{export['queued_messages']} message(s) à envoyer" in out
     assert f"{export['audit_events']} ligne(s) du journal" in out
     assert "Rien d'autre n'est gardé" in out
 

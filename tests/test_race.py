@@ -156,7 +156,8 @@ class Walker:
 
     def to_confirmation(self, number: str) -> None:
         self.say(number)
-        question = self.say(f"Patient {self.phone[-4:]}")
+        letters = "".join("abcdefghij"[int(d)] for d in self.phone[-4:])  # a name has no digits
+        question = self.say(f"Patient {letters.capitalize()}")
         if self.ecg:
             question = self.say("Aucun")
         assert "1. " in question, question

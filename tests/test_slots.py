@@ -173,6 +173,26 @@ def test_start_from_is_inclusive() -> None:
     assert slots[0] == local(2026, 3, 3, 8, 30)
 
 
+def test_until_is_exclusive_and_bounds_the_search() -> None:
+    practice = make_practice()
+    day, next_day = local(2026, 3, 3), local(2026, 3, 4)
+    one_day = next_slots(
+        practice,
+        "roux",
+        20,
+        now=MONDAY_EARLY,
+        busy=Busy(),
+        start_from=day,
+        until=next_day,
+        limit=99,
+    )
+    assert one_day and all(day <= s < next_day for s in one_day)
+    cut = next_slots(
+        practice, "roux", 20, now=MONDAY_EARLY, busy=Busy(), start_from=day, until=one_day[2]
+    )
+    assert cut == one_day[:2]
+
+
 def test_window_filters_without_moving_the_grid() -> None:
     practice = make_practice()
     afternoon = (time(12, 0), time(23, 59))

@@ -132,13 +132,16 @@ def sign(url: str, form: dict[str, str], token: str = AUTH_TOKEN) -> str:
     return RequestValidator(token).compute_signature(url, form)
 
 
-def reply_text(xml: str) -> str:
-    """The text of the TwiML answer, checking it holds at most one <Message>."""
+def messages(xml: str) -> list[str]:
+    """The SMS of a TwiML answer: one `<Message>` per reply."""
     root = ET.fromstring(xml)
     assert root.tag == "Response"
-    messages = root.findall("Message")
-    assert len(messages) <= 1
-    return messages[0].text or "" if messages else ""
+    return [m.text or "" for m in root.findall("Message")]
+
+
+def reply_text(xml: str) -> str:
+    """Every SMS of the TwiML answer, blank-line separated ("" for none)."""
+    return "\n\n".join(messages(xml))
 
 
 def row_counts(runtime: Runtime) -> dict[str, int]:
@@ -169,15 +172,16 @@ def book(phone: Phone) -> list[str]:
 def test_full_booking_by_sms(runtime: Runtime, client: FlaskClient, monday) -> None:
     phone = Phone(client)
     first, ctype, slots, name_q, confirm, done = book(phone)
-    assert first.startswith("Cabinet des Lilas:")
+    assert first.startswith("Cabinet des Lilas gère vos RDV")
     assert "https://example.org/confidentialite" in first
     assert first.index("confidentialite") < first.index("1. Prendre RDV")
     assert "1. Consultation\n2. Electrocardiogramme" in ctype.replace("É", "E")
     slot = choice(slots, 1)
     assert slot.startswith("lun. 7 déc. ")
     time = slot.rsplit(" ", 1)[1]
-    assert "nom" in name_q
+    assert name_q == "A quel nom ?"  # À folded to GSM-7
     assert f"lundi 7 décembre à {time}" in confirm and "1. Oui\n2. Non" in confirm
+    assert f"au nom de {NAME}" in confirm
     assert done.startswith(f"RDV confirmé: lundi 7 décembre à {time}")
     listing = phone.send("MES RDV")
     assert f"1. {slot}" in listing
@@ -197,8 +201,9 @@ def test_replies_are_gsm7_and_within_the_cap(client: FlaskClient, monday) -> Non
     ]
     for text in replies:
         assert text
-        assert encoding(text) == "GSM-7", text
-        assert segments(text) <= sms.MAX_SEGMENTS
+        for message in text.split("\n\n"):
+            assert encoding(message) == "GSM-7", message
+            assert segments(message) <= 2, message
 
 
 def test_choices_are_numbered_lines_in_one_message(client: FlaskClient, monday) -> None:
@@ -264,12 +269,17 @@ def test_repeated_message_sid_repeats_the_reply_without_a_second_booking(
     assert count(runtime, Appointment) == 1
 
 
-def test_stop_confirms_once_then_silence_until_start(runtime: Runtime, client: FlaskClient) -> None:
+def test_stop_confirms_once_then_one_reminder_until_start(
+    runtime: Runtime, client: FlaskClient
+) -> None:
     phone = Phone(client)
     phone.send("Bonjour")
     assert "plus aucun message" in phone.send("STOP")
-    for text in ("Bonjour", "RDV", "1", "AIDE", "STOP", "😀", ""):
-        assert phone.send(text) == ""
+    assert phone.send("Bonjour") == (
+        "Vous avez demandé STOP: nous ne vous écrivons plus. Pour reprendre: START."
+    )
+    for text in ("RDV", "1", "AIDE", "STOP", "😀", ""):
+        assert phone.send(text) == ""  # one reminder a day, then silence
     back = phone.send("START")
     assert "de nouveau" in back and "1. Prendre RDV" in back
     assert "2. Mes RDV" in phone.send("MENU")
@@ -279,6 +289,7 @@ def test_arret_is_stop_too(client: FlaskClient) -> None:
     phone = Phone(client)
     phone.send("Bonjour")
     assert "START" in phone.send("Arrêt")
+    assert "START" in phone.send("Bonjour")
     assert phone.send("Bonjour") == ""
 
 
@@ -298,10 +309,10 @@ def test_help_in_english_after_en(client: FlaskClient) -> None:
     phone = Phone(client)
     phone.send("Bonjour")
     assert "English" in phone.send("EN")
-    assert "APPTS: see, move or cancel" in phone.send("HELP")
+    assert "APPTS (move, cancel)" in phone.send("HELP")
 
 
-def test_empty_body_gets_help(client: FlaskClient) -> None:
+def test_a_picture_without_text_gets_a_text_only_answer(client: FlaskClient) -> None:
     phone = Phone(client)
     phone.send("Bonjour")
     form = phone.form("")
@@ -309,12 +320,27 @@ def test_empty_body_gets_help(client: FlaskClient) -> None:
     form["MediaUrl0"] = "https://api.twilio.com/2010-04-01/Accounts/x/Messages/y/Media/z"
     response = phone.post(form)
     assert response.status_code == 200
-    assert "MES RDV: voir" in reply_text(response.get_data(as_text=True))
+    reply = reply_text(response.get_data(as_text=True))
+    assert reply.startswith("Désolé, je ne lis que le texte.") and "1. Prendre RDV" in reply
+
+
+def test_a_picture_with_text_reads_the_text(client: FlaskClient) -> None:
+    phone = Phone(client)
+    phone.send("Bonjour")
+    form = phone.form("MES RDV")
+    form["NumMedia"] = "1"
+    assert "aucun RDV" in reply_text(phone.post(form).get_data(as_text=True))
+
+
+def test_an_empty_body_gets_help(client: FlaskClient) -> None:
+    phone = Phone(client)
+    phone.send("Bonjour")
+    assert "MES RDV: voir" in phone.send("")
 
 
 def test_first_contact_with_an_empty_body_gets_the_notice_then_help(client: FlaskClient) -> None:
     reply = Phone(client).send("")
-    assert reply.startswith("Cabinet des Lilas:") and "MES RDV: voir" in reply
+    assert reply.startswith("Cabinet des Lilas gère vos RDV") and "MES RDV: voir" in reply
 
 
 def test_overlong_body_is_cut_not_rejected(

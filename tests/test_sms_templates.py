@@ -1,10 +1,13 @@
-"""Every patient-facing catalog text, rendered for SMS with long realistic values, stays short
-(COMPLIANCE.md §3): at most 3 segments, 2 for the short notice and reminders; French folds to
-GSM-7 (one stray character would turn the whole SMS into UCS-2)."""
+"""The SMS budget (COMPLIANCE §3): every patient-facing catalog text, rendered in both
+languages with realistic values, stays within 2 segments and in GSM-7 once folded; the
+replies the dialog really sends are 1 segment where they can (slot lists always), the
+first reply (notice and menu) at most 2, with the example practice and with a practitioner
+whose name is long. Segments are counted as Twilio counts them (`bot.gsm.segments`)."""
 
 from __future__ import annotations
 
 import string
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -18,23 +21,26 @@ from bot.account import full_notice_params
 from bot.engine import notice_params
 from bot.gsm import encoding, segments, to_gsm7
 from bot.i18n import LOCALES_DIR, Catalogs
-from bot.messages import Choice, Moment, Reply, Text
+from bot.messages import Inbound, Moment, Text
 from bot.practice import Practice
 from bot.practice_file import load_practice
+from channels.runtime import Runtime
+from channels.settings import Settings
 from channels.sms import render
+from store.service import Assistant
+from tests.conftest import Clock, env_for
 
 LANGS = ("fr", "en")
-MAX_SEGMENTS = 3
-SHORT_SEGMENTS = 2  # the notice before the first question, and reminders
-SHORT_KEYS = ("notice.short",)
-SHORT_PREFIXES = ("reminder.",)
+NEVER_MORE = 2
 # Date formats, and texts for practitioners (daily summary, practitioner bot commands).
-NOT_PATIENT_FACING = ("fmt.", "summary.", "pbot.", "practitioner.", "agenda.")
-PRACTICE_FILE = Path(__file__).resolve().parent.parent / "practice.example.toml"
+NOT_PATIENT_FACING = ("fmt.", "summary.", "pbot.", "practitioner.", "agenda.", "desk.")
+ROOT = Path(__file__).resolve().parent.parent
+PRACTICE_FILE = ROOT / "practice.example.toml"
 
 # Mid-December and mid-August, on a Wednesday (the longest French weekday name).
 DECEMBER = datetime(2026, 12, 16, 7, 30, tzinfo=UTC)
 AUGUST = datetime(2027, 8, 18, 12, 30, tzinfo=UTC)
+MONDAY = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +69,9 @@ def params(practice: Practice, when: datetime) -> dict[str, Any]:
     ecg = practice.ctype("ecg")
     at = Moment(when, "time")
     return {
-        **full_notice_params(_Ctx(practice)),  # practice, days, url, contact, controller, dpo
+        **full_notice_params(_Ctx(practice)),  # practice, days, url, contact, basis, dpo...
         "practitioner": "Dr Anne-Sophie Lemaître-Dubois",
+        "who": "Dr Lemaître-Dubois",
         "when": Moment(when, "long"),
         "old": Moment(DECEMBER, "long"),
         "new": Moment(AUGUST, "long"),
@@ -76,6 +83,9 @@ def params(practice: Practice, when: datetime) -> dict[str, Any]:
         "what": Text("join", {"items": [Moment(when, "day"), Text("when.at", {"time": at})]}),
         "time": Moment(when, "time"),
         "date": Moment(when, "date"),
+        "from": Moment(DECEMBER, "day"),
+        "to": Moment(AUGUST, "day"),
+        "phone": "04 78 00 00 00",
         "version": practice.notice_version,
         "type": "Électrocardiogramme",
         "until": Moment(when, "slot"),
@@ -113,10 +123,6 @@ def patient_keys(lang: str) -> list[str]:
 
 def placeholders(texts: list[str]) -> set[str]:
     return {field for text in texts for _, field, _, _ in string.Formatter().parse(text) if field}
-
-
-def limit_for(key: str) -> int:
-    return SHORT_SEGMENTS if key in SHORT_KEYS or key.startswith(SHORT_PREFIXES) else MAX_SEGMENTS
 
 
 def sms(catalogs: Catalogs, practice: Practice, text: Text, lang: str) -> str:
@@ -157,13 +163,13 @@ def rendered(
 
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("when", [DECEMBER, AUGUST], ids=["december", "august"])
-def test_every_patient_text_fits_its_segments(
+def test_no_patient_text_is_ever_more_than_two_segments(
     catalogs: Catalogs, practice: Practice, lang: str, when: datetime
 ) -> None:
     too_long = {
         key: f"{segments(body)} segments, {len(body)} chars: {body}"
         for key, body in rendered(catalogs, practice, lang, when)
-        if segments(body) > limit_for(key)
+        if segments(body) > NEVER_MORE
     }
     assert not too_long, "\n".join(f"{k}: {v}" for k, v in too_long.items())
 
@@ -177,16 +183,25 @@ def test_every_text_is_gsm7_after_folding(
         assert encoding(body) == "GSM-7", f"{lang} {key}: {body!r}"
 
 
+@pytest.mark.parametrize("channel", ["sms", "telegram", "console"])
 def test_short_notice_names_everything_the_patient_must_know(
-    catalogs: Catalogs, practice: Practice
+    catalogs: Catalogs, practice: Practice, channel: str
 ) -> None:
+    receiver = {
+        "sms": (["Twilio (USA, DPF, clauses types)"], ["Twilio (USA, DPF, standard clauses)"]),
+        "telegram": (
+            ["Telegram (hors UE, sans contrat de sous-traitance)"],
+            ["Telegram (outside the EU, no processing agreement)"],
+        ),
+        "console": (["sans intermédiaire"], ["no intermediary"]),
+    }[channel]
     required = {
         "fr": [
             "Maison de santé Saint-Exupéry",
-            "RDV",
-            "base",
+            "gère vos RDV",
+            "base: " + practice.legal_basis_text("fr"),
             "365 j",
-            "opérateur",
+            *receiver[0],
             "INFO",
             "MES DONNEES",
             "SUPPRIMER",
@@ -196,10 +211,10 @@ def test_short_notice_names_everything_the_patient_must_know(
         ],
         "en": [
             "Maison de santé Saint-Exupéry",
-            "appointments",
-            "basis",
+            "handles your bookings",
+            "basis: " + practice.legal_basis_text("en"),
             "365 days",
-            "provider",
+            *receiver[1],
             "INFO",
             "MY DATA",
             "DELETE",
@@ -209,27 +224,147 @@ def test_short_notice_names_everything_the_patient_must_know(
         ],
     }
     for lang, words in required.items():
-        notice = sms(catalogs, practice, Text("notice.short", notice_params(practice)), lang)
+        text = Text(f"notice.short.{channel}", notice_params(practice))
+        notice = sms(catalogs, practice, text, lang)
         for word in words:
-            assert to_gsm7(word) in notice, f"{lang} notice.short lacks {word!r}"
+            assert to_gsm7(word) in notice, f"{lang} notice.short.{channel} lacks {word!r}"
+
+
+# ---------------------------------------------------------------- the replies really sent
+
+
+def _runtime(tmp_path: Path, practice_file: Path) -> Runtime:
+    rt = Runtime(Settings.from_env(env_for(tmp_path, CRENEAU_PRACTICE=str(practice_file))))
+    clock = Clock(MONDAY)
+    rt.__dict__["assistant"] = Assistant(rt.db, rt.practice, rt.vault, rt.catalogs, clock=clock)
+    return rt
+
+
+LONG_NAME = "Dr Anne-Sophie Lemaître-Dubois de la Roche-Guyon"
+
+# Every kind of reply, reached by SMS in one conversation: (what is sent, what it is).
+SCRIPT = {
+    "fr": [
+        ("Bonjour", "first"),
+        ("1", "one"),  # the types
+        ("2", "two"),  # ECG: preparation instructions, then the slots
+        ("7", "one"),  # another day?
+        ("demain 14h", "slots"),  # closed then: the nearest
+        ("7", "one"),
+        ("jeudi matin", "slots"),
+        ("6", "slots"),  # later
+        ("7", "one"),
+        ("le 25 décembre", "slots"),
+        ("7", "one"),
+        ("la semaine prochaine", "slots"),
+        ("7", "one"),
+        ("n'importe quand", "slots"),
+        ("blabla", "two"),  # not understood: the list again
+        ("blibli", "two"),  # and the phone
+        ("1", "one"),  # the name?
+        ("annuler mon rdv", "one"),
+        ("Marie-Christine Delacroix-Fontaine", "two"),  # the preparation question
+        ("Kardegic 75", "one"),  # confirm?
+        ("oui", "one"),  # done
+        ("merci", "none"),
+        ("MES RDV", "one"),
+        ("1", "one"),
+        ("1", "slots"),  # move: slots
+        ("1", "one"),  # confirm the move
+        ("oui", "one"),
+        ("ANNULER", "one"),
+        ("oui", "one"),
+        ("MES DONNEES", "two"),
+        ("3", "one"),
+        ("AIDE", "one"),
+        ("INFO", "two"),
+        ("EN", "one"),
+        ("FR", "one"),
+        ("STOP", "one"),
+        ("RDV", "one"),  # the START reminder
+        ("START", "one"),
+        ("SUPPRIMER", "one"),
+        ("non", "one"),
+    ],
+}
+SCRIPT["en"] = [
+    (
+        {
+            "Bonjour": "Hello",
+            "demain 14h": "tomorrow 2pm",
+            "jeudi matin": "thursday morning",
+            "le 25 décembre": "25 December",
+            "la semaine prochaine": "next week",
+            "n'importe quand": "whenever",
+            "annuler mon rdv": "cancel my appointment",
+            "oui": "yes",
+            "non": "no",
+            "merci": "thanks",
+            "MES RDV": "APPTS",
+            "ANNULER": "APPTS",
+            "MES DONNEES": "MY DATA",
+            "AIDE": "HELP",
+            "FR": "EN",
+            "RDV": "BOOK",
+            "SUPPRIMER": "DELETE",
+        }.get(text, text),
+        kind,
+    )
+    for text, kind in SCRIPT["fr"]
+]
+SCRIPT["en"][28] = ("1", "one")  # APPTS lists, then the appointment
+SCRIPT["en"].insert(29, ("2", "one"))  # cancel it
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_composed_replies_stay_within_three_segments(
-    catalogs: Catalogs, practice: Practice, lang: str
+@pytest.mark.parametrize("practitioner", ["example", "long name"])
+def test_every_reply_sent_keeps_its_budget(tmp_path: Path, lang: str, practitioner: str) -> None:
+    source = PRACTICE_FILE.read_text(encoding="utf-8")
+    if practitioner == "long name":
+        source = source.replace('name = "Dr Anne Roux"', f'name = "{LONG_NAME}"')
+    practice_file = tmp_path / "practice.toml"
+    practice_file.write_text(source, encoding="utf-8")
+    rt = _runtime(tmp_path, practice_file)
+    try:
+        assistant = rt.assistant
+        sender = "+33612345678"
+        problems = []
+        for text, kind in SCRIPT[lang]:
+            inbound = Inbound(
+                "sms", sender, text, assistant.clock(), message_id=uuid.uuid4().hex, lang_hint=lang
+            )
+            bodies = render(assistant.handle(inbound).replies)
+            counts = [segments(b) for b in bodies]
+            if kind == "none":
+                ok = not bodies
+            elif kind == "two":
+                ok = bool(bodies) and all(c <= NEVER_MORE for c in counts)
+            elif kind == "first":
+                ok = counts == [1] or counts == [2]
+            else:  # "one" and "slots": every message of the turn in one segment
+                ok = bool(bodies) and all(c == 1 for c in counts)
+            if kind == "slots":
+                ok = ok and any("1. " in b and ("Plus tard" in b or "Later" in b) for b in bodies)
+            if not ok:
+                problems.append(f"{text!r} ({kind}): {counts}\n" + "\n---\n".join(bodies))
+        assert not problems, "\n\n".join(problems)
+    finally:
+        rt.db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("lang", "first"),
+    [("fr", "Je voudrais un rendez-vous demain matin svp"), ("en", "I'd like to book tomorrow")],
+)
+def test_a_first_message_with_an_intent_stays_within_two_segments(
+    tmp_path: Path, lang: str, first: str
 ) -> None:
-    """The busiest real replies: first contact, the ECG question, the ECG confirmation."""
-    values = params(practice, AUGUST)
-    ecg = practice.ctype("ecg")
-    question = (ecg.preparation_question or {}).get(lang, "")
-    preparation = (ecg.preparation or {}).get(lang, "")
-    menu = (Choice("book", Text("choice.book")), Choice("appts", Text("choice.appts")))
-    replies = [
-        Reply((Text("notice.short", notice_params(practice)), Text("menu.prompt")), menu),
-        Reply((Text("raw", {"value": question}), Text("book.prep_skip"))),
-        Reply((Text("book.done", values), Text("book.preparation", {"value": preparation}))),
-    ]
-    for reply in replies:
-        body = render([catalogs.render(reply, lang, practice.tz)])
-        assert segments(body) <= MAX_SEGMENTS, body
-        assert not body.endswith("..."), body
+    rt = _runtime(tmp_path, PRACTICE_FILE)
+    try:
+        inbound = Inbound(
+            "sms", "+33612345678", first, MONDAY, message_id=uuid.uuid4().hex, lang_hint=lang
+        )
+        [body] = render(rt.assistant.handle(inbound).replies)
+        assert segments(body) <= 2 and "confidentialite" in body
+    finally:
+        rt.db.dispose()

@@ -239,20 +239,30 @@ def test_no_webhook_when_telegram_is_not_configured(tmp_path: Path, api: FakeBot
     assert response.status_code == 404
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"message": {}}'])
-def test_a_malformed_body_gets_400(client: FlaskClient, runtime: Runtime, body: bytes) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'{"message": {}}',
+        b'{"update_id": 7, "message": {"text": "no chat, no date"}}',
+    ],
+)
+def test_an_unreadable_body_is_acknowledged_and_nothing_is_written(
+    client: FlaskClient, runtime: Runtime, body: bytes
+) -> None:
+    """200, not 400: Telegram would deliver a refused update again and again."""
     response = client.post(
         "/telegram/webhook", data=body, content_type="application/json", headers={HEADER: SECRET}
     )
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert set(row_counts(runtime).values()) == {0}
 
 
-def test_group_chats_and_other_updates_are_acknowledged_and_ignored(
+def test_other_updates_are_acknowledged_and_ignored(
     client: FlaskClient, api: FakeBotAPI, runtime: Runtime
 ) -> None:
     user = User(client, api)
-    assert user.post(user.message_update("RDV", chat_type="group")) == 200
     assert (
         user.post({"update_id": next(_ids), "edited_message": user.message_update("x")["message"]})
         == 200
@@ -286,6 +296,7 @@ def test_the_webhook_only_queues_and_never_calls_telegram(
     assert api.calls == []
     [payload] = payloads(runtime)
     assert payload["op"] == "send" and payload["text"].startswith("Cabinet des Lilas")
+    assert "Telegram (hors UE, sans contrat de sous-traitance)" in payload["text"]
     assert [label for label, _ in payload["buttons"]] == ["Prendre RDV", "Mes RDV"]
     assert all(len(token.encode()) <= 64 for _, token in payload["buttons"])
 
@@ -310,7 +321,7 @@ def test_start_sends_the_notice_first_with_an_inline_keyboard(
 ) -> None:
     user = User(client, api)
     reply = user.send("/start")
-    assert user.text.startswith("Cabinet des Lilas: vos données")
+    assert user.text.startswith("Cabinet des Lilas gère vos RDV")
     assert "https://example.org/confidentialite" in user.text
     assert [label for label, _ in reply.buttons] == ["Prendre RDV", "Mes RDV"]
     markup = reply.params["reply_markup"]["inline_keyboard"]
@@ -349,13 +360,15 @@ def test_an_ecg_asks_the_preparation_question(
 ) -> None:
     user = User(client, api)
     user.send("RDV")
-    user.press("Électrocardiogramme")
-    user.press(user.last.buttons[0][0])  # type: ignore[union-attr]
+    slots = user.press("Électrocardiogramme")  # the instructions open the slot list
+    assert slots.params["text"].startswith("A savoir pour ce RDV: Venez 10 minutes")
+    assert "Électrocardiogramme" not in slots.params["text"] and slots.buttons
+    user.press(user.last.buttons[0][0])
     user.send("Paul Martin")
     assert "traitement en cours" in user.text
 
 
-def test_a_press_is_answered_and_the_pressed_message_shows_the_choice(
+def test_a_press_is_answered_and_the_pressed_message_shows_a_menu_choice(
     client: FlaskClient, api: FakeBotAPI, worker: Worker
 ) -> None:
     user = User(client, api)
@@ -680,3 +693,209 @@ def test_practitioner_links_by_code_then_reads_the_agenda(runtime, client, api, 
     with runtime.db.read() as session:
         actions = [e.action for e in session.exec(select(AuditEvent))]
     assert actions.count("agenda_access") == 1
+
+
+# ---------------------------------------------------------------- text only, private only
+
+
+def _message(user: User, **fields: Any) -> dict[str, Any]:
+    """A real-shaped message update from `user`, without text unless given."""
+    update = user.message_update("")
+    del update["message"]["text"]
+    update["message"].update(fields)
+    return update
+
+
+PHOTO = [{"file_id": "AgAD", "file_unique_id": "AQAD", "width": 90, "height": 90}]
+STICKER = {
+    "file_id": "CAAC",
+    "file_unique_id": "AgAD",
+    "width": 512,
+    "height": 512,
+    "is_animated": False,
+    "is_video": False,
+    "type": "regular",
+}
+VOICE = {"file_id": "AwAC", "file_unique_id": "AgAE", "duration": 3}
+
+
+def test_a_caption_is_read_as_text(client: FlaskClient, api: FakeBotAPI, worker: Worker) -> None:
+    user = User(client, api)
+    user.send("/start")
+    reply = user._next_reply(_message(user, photo=PHOTO, caption="1"))
+    assert reply.params["text"] == "Pour quel type de RDV ?"
+
+
+@pytest.mark.parametrize(
+    "media",
+    [{"photo": PHOTO}, {"sticker": STICKER}, {"voice": VOICE}],
+    ids=["photo", "sticker", "voice"],
+)
+def test_media_get_a_short_text_only_answer(
+    client: FlaskClient, api: FakeBotAPI, worker: Worker, media: dict[str, Any]
+) -> None:
+    user = User(client, api)
+    user.send("/start")
+    reply = user._next_reply(_message(user, **media))
+    assert (
+        reply.params["text"] == "Désolé, je ne lis que le texte. Écrivez ou choisissez ci-dessous:"
+    )
+    assert [label for label, _ in reply.buttons] == ["Prendre RDV", "Mes RDV"]
+
+
+@pytest.mark.parametrize("chat_type", ["group", "supergroup"])
+def test_a_group_gets_one_polite_refusal_and_the_bot_leaves(
+    client: FlaskClient, api: FakeBotAPI, runtime: Runtime, worker: Worker, chat_type: str
+) -> None:
+    user = User(client, api)
+    assert user.post(user.message_update("RDV", chat_type=chat_type)) == 200
+    assert api.wait_for(lambda: api.sent("leaveChat", chat_id=user.chat_id))
+    [refusal] = api.sent(chat_id=user.chat_id)
+    assert "conversation privée" in refusal.params["text"]
+    order = [c.method for c in api.calls if c.chat_id == str(user.chat_id)]
+    assert order == ["sendMessage", "leaveChat"]
+    with runtime.db.read() as session:
+        assert not list(session.exec(select(Patient)))  # no record opened for a group
+
+
+def test_the_bot_added_to_a_group_refuses_and_leaves(
+    client: FlaskClient, api: FakeBotAPI, worker: Worker
+) -> None:
+    """The service message Telegram sends when someone adds the bot to a group."""
+    user = User(client, api)
+    bot = {"id": 123, "is_bot": True, "first_name": "Bot"}
+    update = _message(user, new_chat_members=[bot])
+    update["message"]["chat"] = {"id": user.chat_id, "type": "group", "title": "Famille"}
+    assert user.post(update) == 200
+    assert api.wait_for(lambda: api.sent("leaveChat", chat_id=user.chat_id))
+
+
+FORWARDS = {
+    "origin (Bot API 7)": {
+        "forward_origin": {
+            "type": "user",
+            "date": 1_789_000_000,
+            "sender_user": {"id": 99, "is_bot": False, "first_name": "Ami"},
+        }
+    },
+    "pre-2023 fields": {
+        "forward_from": {"id": 99, "is_bot": False, "first_name": "Ami"},
+        "forward_date": 1_789_000_000,
+    },
+}
+
+
+@pytest.mark.parametrize("shape", list(FORWARDS))
+def test_a_forwarded_stop_does_nothing(
+    client: FlaskClient, api: FakeBotAPI, runtime: Runtime, worker: Worker, shape: str
+) -> None:
+    user = User(client, api)
+    user.send("/start")
+    reply = user._next_reply(_message(user, text="STOP", **FORWARDS[shape]))
+    assert "plus aucun message" not in reply.params["text"]
+    with runtime.db.read() as session:
+        [patient] = session.exec(select(Patient)).all()
+        assert not patient.opted_out
+    assert "Pour quel type" in user.send("RDV").params["text"]  # still in the dialog
+
+
+def test_a_forwarded_number_is_not_a_choice(
+    client: FlaskClient, api: FakeBotAPI, worker: Worker
+) -> None:
+    user = User(client, api)
+    user.send("/start")
+    reply = user._next_reply(_message(user, text="1", **FORWARDS["origin (Bot API 7)"]))
+    assert reply.params["text"].startswith("Désolé, je n'ai pas compris.")
+
+
+def test_a_press_on_an_inline_message_is_answered(
+    client: FlaskClient, api: FakeBotAPI, runtime: Runtime, worker: Worker
+) -> None:
+    """An inline-mode message has no `message` in its callback: answered all the same."""
+    user = User(client, api)
+    update = user.press_update("3.1")
+    del update["callback_query"]["message"]
+    update["callback_query"]["inline_message_id"] = "AAAAAB"
+    assert user.post(update) == 200
+    assert api.wait_for(lambda: api.sent("answerCallbackQuery"))
+    assert api.sent("answerCallbackQuery")[0].params["callback_query_id"]
+    with runtime.db.read() as session:
+        assert not list(session.exec(select(Patient)))
+
+
+def test_a_press_in_a_group_is_answered(
+    client: FlaskClient, api: FakeBotAPI, worker: Worker
+) -> None:
+    user = User(client, api)
+    update = user.press_update("3.1")
+    update["callback_query"]["message"]["chat"]["type"] = "group"
+    assert user.post(update) == 200
+    assert api.wait_for(lambda: api.sent("answerCallbackQuery"))
+
+
+def test_a_pre_2019_update_gets_200(client: FlaskClient, api: FakeBotAPI, runtime: Runtime) -> None:
+    """Users without `is_bot` (added to the Bot API in 2017): PTB cannot read it; 200 all
+    the same, so Telegram does not redeliver it for a day."""
+    old = {
+        "update_id": next(_ids),
+        "message": {
+            "message_id": 1,
+            "from": {"id": 5, "first_name": "Ancien"},
+            "chat": {"id": 5, "first_name": "Ancien", "type": "private"},
+            "date": 1_500_000_000,
+            "text": "Bonjour",
+        },
+    }
+    response = client.post("/telegram/webhook", json=old, headers={HEADER: SECRET})
+    assert response.status_code == 200
+    assert set(row_counts(runtime).values()) == {0}
+
+
+# ---------------------------------------------------------------- discreet after the live exchange
+
+TYPE_WORDS = ("Électrocardiogramme", "ECG", "Electrocardiogramme")
+ANSWER = "Kardegic 75"
+
+
+def test_a_preparation_booking_leaves_no_type_and_no_answer_behind(
+    client: FlaskClient, api: FakeBotAPI, worker: Worker
+) -> None:
+    """The type is in the menu the patient picks from (the live exchange); every message
+    sent after that, every edit, the confirmation and the listing name no type and no
+    answer; the instructions come once, alone, without the type's name."""
+    user = User(client, api)
+    user.send("RDV")
+    menu_count = len(api.sent(chat_id=user.chat_id))
+    user.press("Électrocardiogramme")  # the slots, opened by the instructions
+    user.press(user.last.buttons[0][0])  # a slot
+    user.send("Paul Martin")
+    user.send(ANSWER)
+    assert "Confirmer" in user.text
+    user.press("Oui")
+    assert user.text.startswith("RDV confirmé")
+    user.send("MES RDV")
+    assert api.wait_for(
+        lambda: len(api.sent("editMessageText")) + len(api.sent("editMessageReplyMarkup")) >= 3
+    )
+    after = api.sent(chat_id=user.chat_id)[menu_count:]
+    edits = api.sent("editMessageText", chat_id=user.chat_id)
+    for call in after + edits:
+        text = str(call.params.get("text", ""))
+        labels = " ".join(label for label, _ in call.buttons)
+        for word in (*TYPE_WORDS, ANSWER, "Kardegic"):
+            assert word not in text and word not in labels, (call.method, text)
+    instructions = [c for c in after if "Venez 10 minutes" in str(c.params.get("text"))]
+    assert len(instructions) == 1  # sent once, with the slots; never again
+    assert not [c for c in edits if "Venez" in str(c.params.get("text"))]  # never in an edit
+    assert "Venez 10 minutes" not in user.text  # not in the confirmation
+
+
+def test_a_pressed_type_button_is_never_written_back(
+    client: FlaskClient, api: FakeBotAPI, worker: Worker
+) -> None:
+    user = User(client, api)
+    question = user.send("RDV")
+    user.press("Électrocardiogramme")
+    assert api.wait_for(lambda: api.sent("editMessageReplyMarkup", chat_id=user.chat_id))
+    assert not api.sent("editMessageText", chat_id=user.chat_id)  # keyboard removed only
+    assert question.params["text"].endswith("Pour quel type de RDV ?")

@@ -20,9 +20,14 @@ def d(month: int, day: int, year: int = 2026) -> date:
     return date(year, month, day)
 
 
-def w(day: date | None = None, at: time | None = None, part: str | None = None) -> When:
+def w(
+    day: date | None = None,
+    at: time | None = None,
+    part: str | None = None,
+    last: date | None = None,
+) -> When:
     """Shorthand for an expected When."""
-    return When(day=day, at=at, part=part)  # type: ignore[arg-type]
+    return When(day=day, at=at, part=part, last_day=last)  # type: ignore[arg-type]
 
 
 FRENCH: list[tuple[str, date, When]] = [
@@ -78,9 +83,9 @@ FRENCH: list[tuple[str, date, When]] = [
     ("dans 3j", SUN, w(d(12, 2))),
     ("dans deux jours", SUN, w(d(12, 1))),
     ("dans une semaine", SUN, w(d(12, 6))),
-    ("semaine prochaine", SUN, w(d(11, 30))),
-    ("la semaine prochaine", WED, w(d(12, 7))),
-    ("la semaine prochaine", MON, w(d(12, 7))),
+    ("semaine prochaine", SUN, w(d(11, 30), last=d(12, 6))),
+    ("la semaine prochaine", WED, w(d(12, 7), last=d(12, 13))),
+    ("la semaine prochaine", MON, w(d(12, 7), last=d(12, 13))),
     ("mardi semaine prochaine", MON, w(d(12, 8))),
     ("demain matin", SUN, w(d(11, 30), part="morning")),
     ("mardi 14h", SUN, w(d(12, 1), at=time(14))),
@@ -138,8 +143,8 @@ ENGLISH: list[tuple[str, date, When]] = [
     ("this afternoon", WED, w(WED, part="afternoon")),
     ("in 3 days", SUN, w(d(12, 2))),
     ("in 2 weeks", SUN, w(d(12, 13))),
-    ("next week", SUN, w(d(11, 30))),
-    ("next week", WED, w(d(12, 7))),
+    ("next week", SUN, w(d(11, 30), last=d(12, 6))),
+    ("next week", WED, w(d(12, 7), last=d(12, 13))),
     ("tomorrow morning", SUN, w(d(11, 30), part="morning")),
     ("tuesday 2pm", SUN, w(d(12, 1), at=time(14))),
     ("Dec 7th at 9", SUN, w(d(12, 7), at=time(9))),
@@ -243,8 +248,10 @@ def test_result_is_frozen() -> None:
 def test_never_raises(text: str, lang: str, today: date) -> None:
     result = parse_when(text, lang, today)
     if result is not None:
-        assert result.day is not None or result.at is not None or result.part is not None
+        assert not result.empty
         assert result.part in (None, "morning", "afternoon", "evening")
+        assert result.last_day is None or (result.day is not None and result.last_day > result.day)
+        assert result.window is None or result.window[0] != result.window[1]
 
 
 WORDS = st.sampled_from(

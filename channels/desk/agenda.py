@@ -16,7 +16,7 @@ from typing import Any
 from flask import abort, flash, redirect, request, url_for
 from sqlmodel import Session
 
-from bot.engine import notice_params
+from bot.engine import notice_text
 from bot.gsm import to_gsm7
 from bot.messages import Moment, Text
 from bot.practice import Practitioner
@@ -609,7 +609,7 @@ def _confirm_booking(
         return [t("book.sms_off")]
     said = []
     if patient.notice_version != p.notice_version:
-        notice = rt.catalogs.text(Text("notice.short", notice_params(p)), patient.lang, p.tz)
+        notice = rt.catalogs.text(notice_text(p, patient.channel), patient.lang, p.tz)
         if tell(db_session, rt.vault, patient, _for_channel(patient, notice), moment):
             patient.notice_version, patient.notice_at = p.notice_version, moment
             db_session.add(patient)
