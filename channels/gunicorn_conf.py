@@ -19,6 +19,12 @@ from typing import Any
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# threads: a request waiting (at most a few seconds) on a database lock leaves the worker's
+# other threads to answer, /healthz included
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "4"))
+worker_connections = threads  # a worker whose threads are all busy leaves new requests to
+# another one instead of queueing them behind its own
 timeout = 30  # a request never legitimately takes this long: the database waits are bounded
 graceful_timeout = 20
 limit_request_line = 4094

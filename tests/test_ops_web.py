@@ -147,6 +147,28 @@ def test_a_locked_database_gets_bounded_answers_and_healthz_still_answers(tmp_pa
             assert telegram(server, update(100)).status_code == 200
 
 
+def test_under_gunicorn_healthz_is_not_stuck_behind_waiting_requests(tmp_path):
+    """Requests waiting on a lock hold some of a worker's threads; another thread answers
+    /healthz, well before the lock timeout ends their wait."""
+    env = service_env(tmp_path, WEB_THREADS="4")
+    with gunicorn(tmp_path, env) as server:
+        assert server.sms(PHONE, "Bonjour").status_code == 200
+        with database_locked(env["DATABASE_URL"]):
+            answers: list[str] = []
+            waiting = [  # as many as two sync workers could take, fewer than their threads
+                threading.Thread(target=lambda: answers.append(server.sms(PHONE, "RDV").text))
+                for _ in range(4)
+            ]
+            for t in waiting:
+                t.start()
+            time.sleep(0.5)  # they are waiting on the lock now
+            health = requests.get(server.base + "/healthz", timeout=2.5)  # < the 3 s wait
+            assert (health.status_code, health.json()) == (200, {"status": "ok"})
+            for t in waiting:
+                t.join(60)
+        assert len(answers) == 4 and all("un problème technique" in a for a in answers)
+
+
 # ---------------------------------------------------------------- bodies
 
 
