@@ -28,6 +28,7 @@ from store import (
     constraints,  # noqa: F401  (PostgreSQL-only DDL on create_all)
     models,  # noqa: F401  (registers the tables)
 )
+from store.raw import Raw
 
 log = logging.getLogger(__name__)
 CHECKPOINT_WAIT_MS = 2_000
@@ -176,6 +177,19 @@ class Database:
             yield session
 
     @contextmanager
+    def turn(self) -> Iterator[TurnTransaction]:
+        """A writing transaction for one inbound message: plain driver statements on the
+        hot path (`turn.raw`), an ORM session only if a rarer path asks for one
+        (`turn.session`, flushed before the commit). Committed on success."""
+        with self._writer.connect() as conn, conn.begin():
+            turn = TurnTransaction(conn)
+            try:
+                yield turn
+                turn.flush()
+            finally:
+                turn.close()
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only session."""
         with Session(self.engine, expire_on_commit=False) as session:
@@ -244,6 +258,37 @@ class Database:
         self.engine.dispose()
         if self._health is not None:
             self._health.dispose()
+
+
+class TurnTransaction:
+    """One writing transaction: its connection, the driver's cursor, a session on demand."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.raw = Raw(conn)
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        """An ORM session in this transaction (made on first use: most turns need none)."""
+        if self._session is None:
+            self._session = Session(
+                bind=self.conn, expire_on_commit=False, join_transaction_mode="rollback_only"
+            )
+        return self._session
+
+    @property
+    def opened_session(self) -> Session | None:
+        """The session if one was made (its pending changes may need a flush)."""
+        return self._session
+
+    def flush(self) -> None:
+        if self._session is not None:
+            self._session.flush()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
 
 
 def table(name: str) -> Table:

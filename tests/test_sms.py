@@ -615,3 +615,21 @@ def test_sender_needs_credentials_and_a_sender(tmp_path: Path) -> None:
         TwilioSender(
             make_settings(tmp_path, TWILIO_ACCOUNT_SID="", TWILIO_FROM_NUMBER=PRACTICE_NUMBER)
         )
+
+
+@pytest.mark.parametrize(
+    "bodies",
+    [[], ["Bonjour"], ['a<b & "c" é\n2. Non', "deux > un"], ["ü ' ]]> & <![CDATA["]],
+)
+def test_twiml_is_what_the_twilio_library_writes(bodies: list[str]) -> None:
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    reference = MessagingResponse()
+    for body in bodies:
+        reference.message(body)
+    assert sms.twiml(bodies).get_data(as_text=True) == str(reference)
+
+
+def test_a_webhook_answer_sets_no_cookie(client: FlaskClient, monday) -> None:
+    response = Phone(client).post(Phone(client).form("Bonjour"))
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
