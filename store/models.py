@@ -63,7 +63,9 @@ class Patient(SQLModel, table=True):
     opted_out: bool = False
     unreachable: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts())
-    last_contact_at: datetime = Field(default_factory=utcnow, sa_column=ts(index=True))
+    # not indexed, like the other timestamps only the daily purge reads: every turn writes
+    # it, and an index is one more page to write per turn (the purge scans instead)
+    last_contact_at: datetime = Field(default_factory=utcnow, sa_column=ts())
 
 
 class Appointment(SQLModel, table=True):
@@ -99,7 +101,7 @@ class Conversation(SQLModel, table=True):
     practice_id: str = Field(max_length=32)
     patient_id: str = Field(foreign_key="patient.id", unique=True, max_length=32)
     state_enc: bytes = Field(sa_column=blob(nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=ts(index=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=ts())
 
 
 class ProcessedMessage(SQLModel, table=True):
@@ -114,7 +116,7 @@ class ProcessedMessage(SQLModel, table=True):
     external_id: str = Field(max_length=64)
     patient_id: str | None = Field(default=None, max_length=32, index=True)
     reply_enc: bytes | None = Field(default=None, sa_column=blob())
-    created_at: datetime = Field(default_factory=utcnow, sa_column=ts(index=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts())
 
 
 class Outbox(SQLModel, table=True):
@@ -163,7 +165,7 @@ class RateLimit(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     practice_id: str = Field(max_length=32)
     key: str = Field(max_length=64)  # blind index of the sender, never the address
-    window_start: datetime = Field(default_factory=utcnow, sa_column=ts(index=True))
+    window_start: datetime = Field(default_factory=utcnow, sa_column=ts())
     count: int = 0
     notified: bool = False
 

@@ -4,7 +4,8 @@ A fixed window per sender starts at their first message: up to `limit` messages 
 next one gets a single notice, then nothing until the window ends. One statement counts a
 message (an upsert that starts a new window when the last one is over), inside the turn's
 own transaction, so a provider's retry of the same message (answered before this runs)
-never counts. Rows hold only a keyed hash of the sender and go once their window is over.
+never counts. Rows hold only a keyed hash of the sender; the daily purge removes those whose
+last window ended more than a day ago (a new window reuses its sender's row).
 """
 
 from __future__ import annotations
@@ -35,11 +36,6 @@ COUNT = SQL(
     "RETURNING id, count, notified"
 )
 NOTIFIED = SQL("UPDATE rate_limit SET notified = TRUE WHERE id = :id")
-PURGE = SQL(  # PostgreSQL: rows another turn holds are left for next time
-    "DELETE FROM rate_limit WHERE window_start <= :cutoff",
-    pg="DELETE FROM rate_limit WHERE id IN (SELECT id FROM rate_limit "
-    "WHERE window_start <= :cutoff FOR UPDATE SKIP LOCKED)",
-)
 
 
 class Decision(Enum):
@@ -78,16 +74,9 @@ class RateLimiter:
         row = raw.one(COUNT, params)
         assert row is not None  # an upsert with RETURNING always returns its row
         row_id, count, notified = row
-        if count == 1:  # a new window (or sender): the windows that are over can go
-            raw.run(PURGE, {"cutoff": params["cutoff"]})
         if count <= self.limit:
             return Decision.ALLOW
         if notified:
             return Decision.SILENT
         raw.run(NOTIFIED, {"id": row_id})  # the notice is sent once per window
         return Decision.NOTIFY
-
-    def purge(self, session: Session, now: datetime) -> int:
-        """Delete rows whose window is over (all practices)."""
-        raw = Raw(session)
-        return raw.run(PURGE, {"cutoff": raw.ts(now - self.window)})

@@ -30,7 +30,8 @@ from channels.runtime import Runtime
 from channels.settings import Settings
 from channels.sms_sender import TwilioSender
 from channels.web import create_app
-from store.models import Appointment, Patient, RateLimit
+from store import lifecycle
+from store.models import Appointment, Patient, RateLimit, utcnow
 from store.ratelimit import RateLimiter
 from tests.conftest import database_url
 
@@ -439,7 +440,12 @@ def test_rate_limit_one_notice_then_silence_other_senders_fine(
         assert count(runtime, RateLimit) == 2
         clock.shift(timedelta(minutes=10))
         assert noisy.send("AIDE")
-    assert count(runtime, RateLimit) == 1  # the quiet sender's old window was purged
+        assert count(runtime, RateLimit) == 2  # a new window reuses the sender's row
+        clock.shift(timedelta(days=1))
+        assert noisy.send("AIDE")
+        with runtime.db.write() as session:
+            lifecycle.purge(session, runtime.practice, utcnow())
+    assert count(runtime, RateLimit) == 1  # the quiet sender's old window: purged daily
 
 
 def test_rate_limit_is_configurable_and_in_english(runtime: Runtime) -> None:
