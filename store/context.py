@@ -82,6 +82,8 @@ class PatientRow:
     notice_at: datetime | None
     opted_out: bool
     unreachable: bool
+    conversation_enc: bytes | None
+    conversation_at: datetime | None
 
 
 class StoreContext:
@@ -227,9 +229,12 @@ def held_counts(session: Session, patient_id: str) -> dict[str, int]:
     """What is held about a patient beyond name, address and appointments, counted: the
     conversation in progress, queued messages, processed message ids still linked to them,
     audit events naming them."""
-    counts = {}
+    patient = table("patient")
+    in_progress = core_select(func.count()).where(
+        patient.c.id == patient_id, patient.c.conversation_enc.is_not(None)
+    )
+    counts = {"conversation": int(session.execute(in_progress).scalar_one())}
     for key, table_name, column in (
-        ("conversation", "conversation", "patient_id"),
         ("queued", "outbox", "patient_id"),
         ("messages", "processed_message", "patient_id"),
         ("events", "audit_event", "subject"),

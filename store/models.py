@@ -66,6 +66,10 @@ class Patient(SQLModel, table=True):
     # not indexed, like the other timestamps only the daily purge reads: every turn writes
     # it, and an index is one more page to write per turn (the purge scans instead)
     last_contact_at: datetime = Field(default_factory=utcnow, sa_column=ts())
+    # the dialog's position and offered choices (encrypted JSON), kept with the patient so
+    # a turn writes one row; dropped after 24 h without a message
+    conversation_enc: bytes | None = Field(default=None, sa_column=blob())
+    conversation_at: datetime | None = Field(default=None, sa_column=ts(nullable=True))
 
 
 class Appointment(SQLModel, table=True):
@@ -90,18 +94,6 @@ class Appointment(SQLModel, table=True):
     cancelled_at: datetime | None = Field(default=None, sa_column=ts(nullable=True))
     cancelled_by: str | None = Field(default=None, max_length=16)  # patient|practitioner|erasure
     reminder_at: datetime | None = Field(default=None, sa_column=ts(nullable=True))
-
-
-class Conversation(SQLModel, table=True):
-    """Dialog state and offered choices of one patient (encrypted JSON)."""
-
-    __tablename__ = "conversation"
-
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    practice_id: str = Field(max_length=32)
-    patient_id: str = Field(foreign_key="patient.id", unique=True, max_length=32)
-    state_enc: bytes = Field(sa_column=blob(nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=ts())
 
 
 class ProcessedMessage(SQLModel, table=True):

@@ -65,7 +65,7 @@ RECORD_PROCESSED = SQL(
 )
 PATIENT_COLUMNS = (
     "id, practice_id, channel, address_enc, name_enc, lang, notice_version, notice_at, "
-    "opted_out, unreachable"
+    "opted_out, unreachable, conversation_enc, conversation_at"
 )
 FIND_PATIENT = SQL(
     f"SELECT {PATIENT_COLUMNS} FROM patient "
@@ -78,21 +78,13 @@ INSERT_PATIENT = SQL(
     "VALUES (:id, :practice, :channel, :index, :address, NULL, :lang, NULL, NULL, FALSE, "
     "FALSE, :now, :now)"
 )
-# The contact, and whatever the turn changed: they wrote to us, so they are reachable again.
+# The contact, the conversation and whatever the turn changed of the patient, in one row:
+# they wrote to us, so they are reachable again.
 SAVE_PATIENT = SQL(
     "UPDATE patient SET last_contact_at = :now, unreachable = FALSE, name_enc = :name, "
     "lang = :lang, notice_version = :notice_version, notice_at = :notice_at, "
-    "opted_out = :opted_out WHERE id = :id"
-)
-FIND_CONVERSATION = SQL(
-    "SELECT id, state_enc, updated_at FROM conversation WHERE patient_id = :patient"
-)
-INSERT_CONVERSATION = SQL(
-    "INSERT INTO conversation (id, practice_id, patient_id, state_enc, updated_at) "
-    "VALUES (:id, :practice, :patient, :state, :now)"
-)
-UPDATE_CONVERSATION = SQL(
-    "UPDATE conversation SET state_enc = :state, updated_at = :now WHERE id = :id"
+    "opted_out = :opted_out, conversation_enc = :conversation, conversation_at = :now "
+    "WHERE id = :id"
 )
 DROP_QUEUED = SQL("DELETE FROM outbox WHERE patient_id = :patient")
 INSERT_APPOINTMENT = SQL(
@@ -270,6 +262,8 @@ class Assistant:
             raw.dt(notice_at) if notice_at is not None else None,
             bool(row[8]),
             bool(row[9]),
+            bytes(row[10]) if row[10] is not None else None,
+            raw.dt(row[11]) if row[11] is not None else None,
         )
 
     def _patient(self, raw: Raw, inbound: Inbound, address: str) -> PatientRow:
@@ -289,6 +283,8 @@ class Assistant:
             None,
             False,
             False,
+            None,
+            None,
         )
         values = {
             "id": row_id,
@@ -308,29 +304,24 @@ class Assistant:
             return "fr" if hint.startswith("fr") else "en"
         return self.practice.locale
 
-    def _conversation(
-        self, tx: DbTurn, patient: PatientRow, now: datetime
-    ) -> tuple[str | None, Conversation]:
-        """The id of the patient's conversation row (None if there is none) and its state."""
-        raw = tx.raw
-        row = raw.one(FIND_CONVERSATION, {"patient": patient.id})
-        if row is None:
-            return None, Conversation()
-        row_id, state_enc, updated_at = row
-        if now - raw.dt(updated_at) > IDLE_RESET:
-            return row_id, Conversation()
+    def _conversation(self, tx: DbTurn, patient: PatientRow, now: datetime) -> Conversation:
+        """The patient's dialog position: afresh after 24 h of silence, or when the cell
+        does not open (one bad cell: start over rather than fail the patient's turn)."""
+        if patient.conversation_enc is None or patient.conversation_at is None:
+            return Conversation()
+        if now - patient.conversation_at > IDLE_RESET:
+            return Conversation()
         try:
-            state = self.vault.open_json("conversation", "state", row_id, bytes(state_enc))
-        except CryptoError:  # one bad cell: start over rather than fail the patient's turn
-            audit.unreadable(tx.session, self.practice.id, "conversation", "state", row_id)
-            return row_id, Conversation()
-        return row_id, Conversation.from_dict(state)
+            state = self.vault.open_json(
+                "patient", "conversation", patient.id, patient.conversation_enc
+            )
+        except CryptoError:
+            audit.unreadable(tx.session, self.practice.id, "patient", "conversation", patient.id)
+            return Conversation()
+        return Conversation.from_dict(state)
 
-    def _save(
-        self, raw: Raw, patient: PatientRow, row_id: str | None, conv: Conversation, now: datetime
-    ) -> None:
-        """Record the contact and what the turn changed of the patient; update the
-        conversation row, or insert it on a first turn."""
+    def _save(self, raw: Raw, patient: PatientRow, conv: Conversation, now: datetime) -> None:
+        """Record the contact, the conversation and what the turn changed of the patient."""
         raw.run(
             SAVE_PATIENT,
             {
@@ -341,24 +332,17 @@ class Assistant:
                 "notice_version": patient.notice_version,
                 "notice_at": raw.ts(patient.notice_at) if patient.notice_at else None,
                 "opted_out": patient.opted_out,
+                "conversation": self.vault.seal_json(
+                    "patient", "conversation", patient.id, conv.to_dict()
+                ),
             },
         )
-        new = row_id is None
-        row_id = row_id or new_id()
-        state = self.vault.seal_json("conversation", "state", row_id, conv.to_dict())
-        values = {"id": row_id, "state": state, "now": raw.ts(now)}
-        if new:
-            raw.run(
-                INSERT_CONVERSATION, {**values, "practice": self.practice.id, "patient": patient.id}
-            )
-        else:
-            raw.run(UPDATE_CONVERSATION, values)
 
     # ------------------------------------------------------------ one step
 
     def _step(self, tx: DbTurn, inbound: Inbound, patient: PatientRow, address: str) -> Turn:
         now = self.clock()
-        conv_id, conv = self._conversation(tx, patient, now)
+        conv = self._conversation(tx, patient, now)
         ctx = StoreContext(tx, self.practice, self.vault, now, patient, address)
         outcome = self.engine.handle(conv, inbound, ctx)
         outcome = self._apply(tx, outcome, patient, ctx, conv, inbound)
@@ -370,7 +354,7 @@ class Assistant:
             # silence (an opted-out patient's message, thanks by SMS): not a contact, nothing
             # to save, so ignored messages never push the retention deadline back
             return Turn([], patient.id, patient.lang)
-        self._save(tx.raw, patient, conv_id, outcome.conv, now)
+        self._save(tx.raw, patient, outcome.conv, now)
         return Turn(
             self._render(outcome, patient.lang), patient.id, patient.lang, effects=outcome.effects
         )
