@@ -72,7 +72,7 @@ class Raw:
     def ts(self, value: datetime) -> Any:
         """An aware datetime as stored (naive UTC; text on SQLite, as SQLAlchemy does)."""
         naive = value.astimezone(UTC).replace(tzinfo=None)
-        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else naive
+        return naive.isoformat(" ", "microseconds") if self.sqlite else naive
 
     def dt(self, value: Any) -> datetime:
         """A stored datetime back as an aware UTC datetime."""
