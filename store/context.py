@@ -27,10 +27,13 @@ MAX_DURATION = timedelta(hours=24)  # no appointment is longer: bounds the busy 
 
 
 # Booked appointments and blocks of one practitioner overlapping [:start, :end); the
-# appointment side is an indexed range scan from :lowest (start - MAX_DURATION).
+# appointment side is an indexed range scan from :lowest (start - MAX_DURATION). The status
+# is a cast parameter, not a literal: a literal lets PostgreSQL (before its statistics
+# exist) pick the no-overlap constraint's partial index (WHERE status = 'booked') over the
+# agenda index, 40x slower at 100,000 appointments.
 BUSY = SQL(
     'SELECT start, "end" FROM appointment WHERE practice_id = :practice '
-    "AND practitioner_id = :practitioner AND status = 'booked' "
+    "AND practitioner_id = :practitioner AND status = CAST(:booked AS VARCHAR) "
     'AND start >= :lowest AND start < :end AND "end" > :start '
     'UNION ALL SELECT start, "end" FROM block WHERE practice_id = :practice '
     'AND practitioner_id = :practitioner AND start < :end AND "end" > :start'
@@ -38,7 +41,8 @@ BUSY = SQL(
 # A patient's booked appointments after :now, soonest first.
 UPCOMING = SQL(
     'SELECT id, practitioner_id, type_id, start, "end" FROM appointment '
-    "WHERE patient_id = :patient AND status = 'booked' AND start > :now ORDER BY start"
+    "WHERE patient_id = :patient AND status = CAST(:booked AS VARCHAR) AND start > :now "
+    "ORDER BY start"
 )
 
 
@@ -61,6 +65,7 @@ def busy_intervals(
     params = {
         "practice": practice_id,
         "practitioner": practitioner_id,
+        "booked": "booked",
         "start": raw.ts(start),
         "end": raw.ts(end),
         "lowest": raw.ts(start - MAX_DURATION),
@@ -148,7 +153,8 @@ class StoreContext:
     @cached_property
     def _upcoming(self) -> list[AppointmentView]:
         raw = self.raw
-        rows = raw.all(UPCOMING, {"patient": self.row.id, "now": raw.ts(self.now)})
+        params = {"patient": self.row.id, "booked": "booked", "now": raw.ts(self.now)}
+        rows = raw.all(UPCOMING, params)
         return [AppointmentView(i, p, t, raw.dt(s), raw.dt(e)) for i, p, t, s, e in rows]
 
     def data_summary(self) -> Sequence[Sequence[Text]]:
