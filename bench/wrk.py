@@ -2,8 +2,11 @@
 
 wrk generates load in C (Python client threads saturate before a fast server does). Each
 wrk thread sends its own share of the list, in order, each request once; a thread stops
-when its share is done. Requests of one conversation are spread so that a patient's next
-message is only sent long after the previous one was answered.
+when its share is done, and a run whose share ran out is refused (it measured less load
+than asked). Requests of one conversation are spread so that a patient's next message is
+only sent long after the previous one was answered. wrk also reports how far each
+thread went (which requests were sent) and how many answers held each given marker (what
+the server said, checked without slowing wrk down much).
 """
 
 from __future__ import annotations
