@@ -28,6 +28,7 @@ from store import (
     constraints,  # noqa: F401  (PostgreSQL-only DDL on create_all)
     models,  # noqa: F401  (registers the tables)
 )
+from store.gate import WriteGate
 from store.raw import Raw
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,8 @@ class Database:
             )
             _tune_postgres(self.engine, timeouts)
         self._writer = self.engine.execution_options(creneau_immediate=True)
+        file = self.url.database if self.url.database not in (None, "", ":memory:") else None
+        self._gate = WriteGate(file) if self.is_sqlite and file else None
 
     def _ensure_dir(self) -> None:
         db = self.url.database
@@ -180,7 +183,17 @@ class Database:
     def turn(self) -> Iterator[TurnTransaction]:
         """A writing transaction for one inbound message: plain driver statements on the
         hot path (`turn.raw`), an ORM session only if a rarer path asks for one
-        (`turn.session`, flushed before the commit). Committed on success."""
+        (`turn.session`, flushed before the commit). Committed on success. On SQLite, the
+        turns of every process take the write gate first (store.gate)."""
+        if self._gate is None:
+            with self._turn() as turn:
+                yield turn
+            return
+        with self._gate.held(self.timeouts.lock_ms / 1000), self._turn() as turn:
+            yield turn
+
+    @contextmanager
+    def _turn(self) -> Iterator[TurnTransaction]:
         with self._writer.connect() as conn, conn.begin():
             turn = TurnTransaction(conn)
             try:
