@@ -64,7 +64,8 @@ format: install ## format the code
 	$(BIN)/ruff format bot channels store tests bench
 	$(BIN)/ruff check --fix bot channels store tests bench
 
-bench: install ## run the benchmarks and print their figures
+bench: install ## run the benchmarks and print their figures (turn cost against its floor first)
+	$(BIN)/python -m bench.turn_cost --url '$(TEST_PG_URL)'
 	$(BIN)/python -m bench.slots
 	$(BIN)/python -m bench.sms_webhook
 	$(BIN)/python -m bench.telegram

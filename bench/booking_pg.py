@@ -180,7 +180,7 @@ def book(client: Client, phone: str, rng: random.Random) -> None:
             client.stats.count(booked=True)
             return
         if "A quel nom" in reply:
-            reply = client.sms(phone, f"Patient {phone[-4:]}")
+            reply = client.sms(phone, "Camille Banc")  # a name: letters only
         elif "1. Oui" in reply:
             reply = client.sms(phone, "1")
         else:

@@ -24,7 +24,8 @@ TWIML = (
     '<?xml version="1.0" encoding="UTF-8"?><Response><Message>'
     "Bien recu, merci.</Message></Response>"
 )
-SCHEMA = "CREATE TABLE IF NOT EXISTS floor (id TEXT PRIMARY KEY, sender TEXT, body BLOB)"
+SCHEMA = "CREATE TABLE IF NOT EXISTS floor (id TEXT PRIMARY KEY, sender TEXT, body {blob})"
+SCHEMA_LOCK = 7_150_015  # PostgreSQL: workers starting together create the table one at a time
 
 
 class Store:
@@ -46,8 +47,11 @@ class Store:
                 import psycopg
 
                 conn = psycopg.connect(self.url.replace("postgresql+psycopg://", "postgresql://"))
-            conn.execute(SCHEMA)
-            if not self.sqlite:
+            if self.sqlite:
+                conn.execute(SCHEMA.format(blob="BLOB"))
+            else:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                conn.execute(SCHEMA.format(blob="BYTEA"))
                 conn.commit()
             self._conn = conn
         return self._conn

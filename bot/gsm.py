@@ -123,6 +123,8 @@ def _is_gsm7(char: str) -> bool:
 
 def _drop_stray_joiners(text: str) -> str:
     """Remove every ZWJ that does not sit between two non-GSM, non-ZWJ characters (emoji)."""
+    if _ZWJ not in text:
+        return text
 
     def glues(index: int) -> bool:
         before = text[index - 1] if index > 0 else ""
@@ -149,14 +151,20 @@ def to_gsm7(text: str) -> str:
     then sent as UCS-2, which is correct. Passes repeat until stable because dropping a joiner
     can let NFC compose a new accented letter (``e`` + ZWJ + U+0302 gives ``ê``, then ``e``).
     """
+    if not _NON_GSM.search(text):
+        return text  # already GSM-7: nothing to fold (the usual case)
     while (folded := _fold_once(text)) != text:
         text = folded
     return text
 
 
+_NON_GSM = re.compile("[^" + "".join(re.escape(c) for c in sorted(_GSM7)) + "]")
+_EXTENDED = re.compile("[" + "".join(re.escape(c) for c in sorted(GSM7_EXTENDED)) + "]")
+
+
 def encoding(text: str) -> Literal["GSM-7", "UCS-2"]:
     """The encoding an SMS carrying ``text`` must use."""
-    return "GSM-7" if all(_is_gsm7(c) for c in text) else "UCS-2"
+    return "UCS-2" if _NON_GSM.search(text) else "GSM-7"
 
 
 _GRAPHEME = regex.compile(r"\X")
@@ -199,6 +207,12 @@ def _pack(units: list[int], capacity: int) -> int:
 
 def segments(text: str) -> int:
     """Number of SMS segments billed for ``text`` (an empty SMS still costs one)."""
+    if "\r" not in text and not _NON_GSM.search(text):
+        # GSM-7 without CR: every character is a cluster of its own, no need to find them
+        septets = len(text) + len(_EXTENDED.findall(text))
+        if septets <= GSM7_SEGMENT:
+            return 1
+        return _pack([2 if c in GSM7_EXTENDED else 1 for c in text], GSM7_CONCAT_SEGMENT)
     units = _units(text)
     single, concat = (
         (GSM7_SEGMENT, GSM7_CONCAT_SEGMENT)

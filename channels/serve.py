@@ -21,7 +21,7 @@ from waitress import create_server
 from waitress.task import ThreadedTaskDispatcher
 
 from channels.clock import run_clock
-from channels.runtime import Runtime
+from channels.runtime import Runtime, settle
 from channels.web import MAX_BODY, create_app
 from channels.worker import run_worker
 
@@ -65,6 +65,7 @@ def server_options() -> dict[str, Any]:
 def serve(runtime: Runtime, port: int | None = None, background: bool = True) -> None:
     """Serve until SIGTERM/SIGINT, then stop the background loops cleanly."""
     app = create_app(runtime)
+    settle(runtime)
     stop = threading.Event()
     jobs: list[BackgroundJob] = [run_worker, run_clock] if background else []
     threads = [

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Iterable
+from xml.sax.saxutils import escape
 
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
-from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.gsm import to_gsm7, truncate_to_segments
 from bot.messages import Inbound, Rendered, Text
@@ -25,6 +25,7 @@ from store.models import utcnow
 from store.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 
 PATH = "/sms/twilio"
 CHANNEL = "sms"
@@ -48,11 +49,11 @@ def render(replies: Iterable[Rendered]) -> list[str]:
 
 
 def twiml(bodies: Iterable[str]) -> Response:
-    """One `<Message>` per body, or an empty `<Response/>` when there is none."""
-    answer = MessagingResponse()
-    for body in bodies:
-        answer.message(body)
-    return Response(str(answer), status=200, mimetype="text/xml")
+    """One `<Message>` per body, or an empty `<Response />` when there is none: the TwiML
+    twilio's MessagingResponse writes, without building an element tree per answer."""
+    messages = "".join(f"<Message>{escape(body)}</Message>" for body in bodies)
+    answer = f"<Response>{messages}</Response>" if messages else "<Response />"
+    return Response(XML_DECLARATION + answer, status=200, mimetype="text/xml")
 
 
 def forbidden() -> Response:

@@ -139,12 +139,15 @@ def wsgi(no_channels: bool = False) -> Flask:
     for a deployment without patient channels). A configuration production refuses stops
     the worker with one line per problem, never a traceback."""
     from channels.preflight import startup_runtime
-    from channels.runtime import configure_logging
+    from channels.runtime import configure_logging, settle
     from channels.settings import SettingsError
 
     configure_logging()
     try:
-        return create_app(startup_runtime(no_channels=no_channels))
+        runtime = startup_runtime(no_channels=no_channels)
+        app = create_app(runtime)
+        settle(runtime)
+        return app
     except SettingsError as exc:
         # gunicorn prints an AppImportError's message alone and stops: no traceback
         raise AppImportError("\n".join(error_lines(exc))) from None

@@ -9,6 +9,7 @@ are refused, so they can never be taken for a patient.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -24,8 +25,10 @@ class AddressError(ValueError):
     """An address that cannot be a patient's (never carries the value itself)."""
 
 
+@lru_cache(maxsize=4096)
 def phone_number(raw: str, region: str = "FR") -> str:
-    """A valid phone number in E.164 form, or AddressError (alphanumeric, short code...)."""
+    """A valid phone number in E.164 form, or AddressError (alphanumeric, short code...).
+    Cached: a patient's number is read again at every message of a conversation."""
     raw = raw.strip()
     if not _DIALLABLE.match(raw):
         raise AddressError("not a dialable phone number")

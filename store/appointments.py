@@ -172,9 +172,12 @@ def book_for(
         raise BookingError("slot")
     effect = Book(practitioner_id, type_id, start, start + timedelta(minutes=minutes), prep_answer)
     try:
-        return assistant.book(session, patient, effect, now)
+        appt_id = assistant.book(session, patient, effect, now)
     except SlotTaken:
         raise BookingError("slot") from None
+    appt = session.get(Appointment, appt_id)
+    assert appt is not None  # inserted in this transaction
+    return appt
 
 
 def _upcoming(

@@ -14,7 +14,6 @@ from store.lifecycle import CONVERSATION_IDLE, REPLY_KEEP, count_rows, iso
 from store.models import (
     Appointment,
     AuditEvent,
-    Conversation,
     Outbox,
     Patient,
     ProcessedMessage,
@@ -116,9 +115,10 @@ def breach_report(
         ),
         "conversations": _count(
             session,
-            Conversation,
-            col(Conversation.practice_id) == pid,
-            _in(Conversation.updated_at, start, end),
+            Patient,
+            col(Patient.practice_id) == pid,
+            col(Patient.conversation_enc).is_not(None),
+            _in(Patient.conversation_at, start, end),
         ),
         "stored_replies": _count(
             session,

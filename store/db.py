@@ -28,6 +28,8 @@ from store import (
     constraints,  # noqa: F401  (PostgreSQL-only DDL on create_all)
     models,  # noqa: F401  (registers the tables)
 )
+from store.gate import WriteGate
+from store.raw import Raw
 
 log = logging.getLogger(__name__)
 CHECKPOINT_WAIT_MS = 2_000
@@ -152,6 +154,8 @@ class Database:
             )
             _tune_postgres(self.engine, timeouts)
         self._writer = self.engine.execution_options(creneau_immediate=True)
+        file = self.url.database if self.url.database not in (None, "", ":memory:") else None
+        self._gate = WriteGate(file) if self.is_sqlite and file else None
 
     def _ensure_dir(self) -> None:
         db = self.url.database
@@ -174,6 +178,29 @@ class Database:
         """A writing transaction (BEGIN IMMEDIATE on SQLite), committed on success."""
         with Session(self._writer, expire_on_commit=False) as session, session.begin():
             yield session
+
+    @contextmanager
+    def turn(self) -> Iterator[TurnTransaction]:
+        """A writing transaction for one inbound message: plain driver statements on the
+        hot path (`turn.raw`), an ORM session only if a rarer path asks for one
+        (`turn.session`, flushed before the commit). Committed on success. On SQLite, the
+        turns of every process take the write gate first (store.gate)."""
+        if self._gate is None:
+            with self._turn() as turn:
+                yield turn
+            return
+        with self._gate.held(self.timeouts.lock_ms / 1000), self._turn() as turn:
+            yield turn
+
+    @contextmanager
+    def _turn(self) -> Iterator[TurnTransaction]:
+        with self._writer.connect() as conn, conn.begin():
+            turn = TurnTransaction(conn)
+            try:
+                yield turn
+                turn.flush()
+            finally:
+                turn.close()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -244,6 +271,37 @@ class Database:
         self.engine.dispose()
         if self._health is not None:
             self._health.dispose()
+
+
+class TurnTransaction:
+    """One writing transaction: its connection, the driver's cursor, a session on demand."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.raw = Raw(conn)
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        """An ORM session in this transaction (made on first use: most turns need none)."""
+        if self._session is None:
+            self._session = Session(
+                bind=self.conn, expire_on_commit=False, join_transaction_mode="rollback_only"
+            )
+        return self._session
+
+    @property
+    def opened_session(self) -> Session | None:
+        """The session if one was made (its pending changes may need a flush)."""
+        return self._session
+
+    def flush(self) -> None:
+        if self._session is not None:
+            self._session.flush()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
 
 
 def table(name: str) -> Table:

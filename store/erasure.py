@@ -1,7 +1,8 @@
 """Erasing one patient (their SUPPRIMER, a desk or CLI request): one transaction, nothing left.
 
 Future appointments are cancelled and unlinked (the practitioner keeps a free slot, not a
-name), past ones deleted; the conversation, queued messages and rate-limit counter go;
+name), past ones deleted; the patient row (with the conversation), queued messages and the
+rate-limit counter go;
 the processed message ids stay as keyed hashes without the patient or the reply, so a
 replayed request never acts again. The caller checkpoints the SQLite WAL once committed
 (`Database.checkpoint`), so no old page version keeps an erased value.
@@ -18,7 +19,7 @@ from sqlmodel import Session, col, delete, select
 from bot.practice import Practice
 from store import audit
 from store.crypto import CryptoError
-from store.models import Appointment, Conversation, Outbox, Patient, ProcessedMessage, RateLimit
+from store.models import Appointment, Outbox, Patient, ProcessedMessage, RateLimit
 from store.ratelimit import sender_key
 from store.vault import Vault
 
@@ -43,7 +44,6 @@ def erase(
         else:
             session.delete(appt)
             counts["deleted_appointments"] += 1
-    session.exec(delete(Conversation).where(col(Conversation.patient_id) == patient.id))
     session.exec(delete(Outbox).where(col(Outbox.patient_id) == patient.id))
     session.exec(
         update(ProcessedMessage)

@@ -33,7 +33,6 @@ from store.models import (
     Appointment,
     AuditEvent,
     Block,
-    Conversation,
     JobClaim,
     LinkCode,
     Outbox,
@@ -52,7 +51,7 @@ CLAIM_KEEP = timedelta(days=7)  # scheduler claims: today's guard, and the last 
 RATE_LIMIT_KEEP = timedelta(days=1)  # windows last minutes; a counter left by a quiet sender
 FAILED_OUTBOX_KEEP = timedelta(hours=48)
 JSON_CELLS = {
-    ("conversation", "state"),
+    ("patient", "conversation"),
     ("processed_message", "reply"),
     ("outbox", "payload"),
     ("practitioner_link", "last_list"),
@@ -145,10 +144,10 @@ Cell = tuple[str, str, str]  # table, column, row id of a ciphertext that did no
 
 
 def _patient_cells(vault: Vault, patient: Patient) -> tuple[dict[str, Any], list[Cell]]:
-    """Decrypted address and name; the cells that failed to authenticate."""
+    """Decrypted address, name and conversation; the cells that failed to authenticate."""
     out: dict[str, Any] = {}
     bad: list[Cell] = []
-    for column in ("address", "name"):
+    for column in ("address", "name", "conversation"):
         try:
             out[column] = open_cell(
                 vault, "patient", column, patient.id, getattr(patient, column + ENC)
@@ -201,7 +200,6 @@ def export_patient(
         .where(Appointment.patient_id == patient.id)
         .order_by(col(Appointment.start))
     ).all()
-    conv = session.exec(select(Conversation).where(Conversation.patient_id == patient.id)).first()
     held = held_counts(session, patient.id)
     appointments = [_appointment(vault, practice, a, patient.lang, bad) for a in appts]
     for table_name, column, row_id in bad:
@@ -227,11 +225,13 @@ def export_patient(
             "unreachable": patient.unreachable,
             "created_at": iso(patient.created_at),
             "last_contact_at": iso(patient.last_contact_at),
+            "conversation": cells["conversation"],
+            "conversation_at": iso(patient.conversation_at),
         },
         "appointments": appointments,
         "conversation": {
-            "present": conv is not None,
-            "updated_at": iso(conv.updated_at) if conv else None,
+            "present": patient.conversation_enc is not None,
+            "updated_at": iso(patient.conversation_at),
         },
         "queued_messages": held["queued"],
         "processed_message_ids": held["messages"],
@@ -274,14 +274,6 @@ def _rules(practice: Practice, now: datetime) -> list[tuple[str, type[SQLModel],
             "appointments",
             Appointment,
             [col(Appointment.practice_id) == pid, col(Appointment.end) < kept],
-        ),
-        (
-            "conversations",
-            Conversation,
-            [
-                col(Conversation.practice_id) == pid,
-                col(Conversation.updated_at) < now - CONVERSATION_IDLE,
-            ],
         ),
         (
             "processed_messages",
@@ -353,7 +345,6 @@ def _unlink_processed(session: Session, *where: Any) -> int:
 def _purge_patients(session: Session, ids: list[str]) -> None:
     """Delete patients and whatever still points at them."""
     for chunk in _chunks(ids):
-        _delete(session, Conversation, col(Conversation.patient_id).in_(chunk))
         _delete(session, Outbox, col(Outbox.patient_id).in_(chunk))
         _unlink_processed(session, col(ProcessedMessage.patient_id).in_(chunk))
         _delete(session, Appointment, col(Appointment.patient_id).in_(chunk))
@@ -381,9 +372,14 @@ def purge(
         col(ProcessedMessage.patient_id).is_not(None)
         | col(ProcessedMessage.reply_enc).is_not(None),
     ]
+    idle = [
+        col(Patient.practice_id) == practice.id,
+        col(Patient.conversation_at) < now - CONVERSATION_IDLE,
+    ]
     counts = {
         "preparation_answers": _count(session, Appointment, *prep),
         "stored_replies": _count(session, ProcessedMessage, *old_replies),
+        "conversations": _count(session, Patient, *idle),
     }
     patients = _purgeable_patients(session, practice, cutoff)
     for name, model, where in _rules(practice, now):
@@ -399,6 +395,12 @@ def purge(
             .execution_options(synchronize_session=False)
         )
         _unlink_processed(session, *old_replies)
+        session.exec(
+            update(Patient)
+            .where(*idle)
+            .values(conversation_enc=None, conversation_at=None)
+            .execution_options(synchronize_session=False)
+        )
         _purge_patients(session, patients)
         desk.housekeeping(session, practice, now)  # idle sessions, old failures, old users
         detail = " ".join(f"{k}={v}" for k, v in counts.items())

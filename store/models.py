@@ -63,7 +63,13 @@ class Patient(SQLModel, table=True):
     opted_out: bool = False
     unreachable: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts())
-    last_contact_at: datetime = Field(default_factory=utcnow, sa_column=ts(index=True))
+    # not indexed, like the other timestamps only the daily purge reads: every turn writes
+    # it, and an index is one more page to write per turn (the purge scans instead)
+    last_contact_at: datetime = Field(default_factory=utcnow, sa_column=ts())
+    # the dialog's position and offered choices (encrypted JSON), kept with the patient so
+    # a turn writes one row; dropped after 24 h without a message
+    conversation_enc: bytes | None = Field(default=None, sa_column=blob())
+    conversation_at: datetime | None = Field(default=None, sa_column=ts(nullable=True))
 
 
 class Appointment(SQLModel, table=True):
@@ -90,18 +96,6 @@ class Appointment(SQLModel, table=True):
     reminder_at: datetime | None = Field(default=None, sa_column=ts(nullable=True))
 
 
-class Conversation(SQLModel, table=True):
-    """Dialog state and offered choices of one patient (encrypted JSON)."""
-
-    __tablename__ = "conversation"
-
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    practice_id: str = Field(max_length=32)
-    patient_id: str = Field(foreign_key="patient.id", unique=True, max_length=32)
-    state_enc: bytes = Field(sa_column=blob(nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=ts(index=True))
-
-
 class ProcessedMessage(SQLModel, table=True):
     """A provider message id already handled, with the reply given (to repeat it, 48 h)."""
 
@@ -114,7 +108,7 @@ class ProcessedMessage(SQLModel, table=True):
     external_id: str = Field(max_length=64)
     patient_id: str | None = Field(default=None, max_length=32, index=True)
     reply_enc: bytes | None = Field(default=None, sa_column=blob())
-    created_at: datetime = Field(default_factory=utcnow, sa_column=ts(index=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts())
 
 
 class Outbox(SQLModel, table=True):
@@ -163,7 +157,7 @@ class RateLimit(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     practice_id: str = Field(max_length=32)
     key: str = Field(max_length=64)  # blind index of the sender, never the address
-    window_start: datetime = Field(default_factory=utcnow, sa_column=ts(index=True))
+    window_start: datetime = Field(default_factory=utcnow, sa_column=ts())
     count: int = 0
     notified: bool = False
 

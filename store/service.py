@@ -12,13 +12,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Protocol
 
-from sqlalchemy import bindparam, insert, update
-from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session
 
 from bot.engine import (
     Book,
@@ -43,48 +40,58 @@ from bot.practice import Practice
 from bot.sanitize import clean_field
 from store import audit
 from store.address import normalise
-from store.context import StoreContext, busy_intervals
+from store.context import PatientRow, StoreContext, busy_intervals
 from store.crypto import CryptoError
-from store.db import Database, table
+from store.db import Database
+from store.db import TurnTransaction as DbTurn
 from store.erasure import erase
-from store.models import (
-    Appointment,
-    Outbox,
-    Patient,
-    UTCDateTime,
-    new_id,
-    utcnow,
-)
+from store.models import Appointment, Patient, new_id, utcnow
 from store.ratelimit import Decision, RateLimiter, sender_key
+from store.raw import SQL, Raw
 from store.vault import Vault
 
 log = logging.getLogger(__name__)
 IDLE_RESET = timedelta(hours=24)
 RETRIES = 3
 
-# The statements of every turn, built once; Core where no ORM object is needed.
-PATIENT = table("patient")
-PROCESSED = table("processed_message")
-CONVERSATION = table("conversation")
-FIND_PROCESSED = core_select(PROCESSED.c.id, PROCESSED.c.patient_id, PROCESSED.c.reply_enc).where(
-    PROCESSED.c.practice_id == bindparam("practice_id"),
-    PROCESSED.c.channel == bindparam("channel"),
-    PROCESSED.c.external_id == bindparam("external_id"),
+# The statements of every turn: plain driver calls on the turn's own connection (store.raw).
+FIND_PROCESSED = SQL(
+    "SELECT id, patient_id, reply_enc FROM processed_message "
+    "WHERE practice_id = :practice AND channel = :channel AND external_id = :key"
 )
-FIND_PATIENT = select(Patient).where(
-    col(Patient.practice_id) == bindparam("practice_id"),
-    col(Patient.address_index) == bindparam("address_index"),
+RECORD_PROCESSED = SQL(
+    "INSERT INTO processed_message (id, practice_id, channel, external_id, patient_id, "
+    "reply_enc, created_at) VALUES (:id, :practice, :channel, :key, :patient, :reply, :now)"
 )
-LOCK_PATIENT = FIND_PATIENT.with_for_update()
-TOUCH_PATIENT = (
-    update(PATIENT)
-    .where(PATIENT.c.id == bindparam("patient_id"))
-    .values(last_contact_at=bindparam("now", type_=UTCDateTime()), unreachable=False)
+PATIENT_COLUMNS = (
+    "id, practice_id, channel, address_enc, name_enc, lang, notice_version, notice_at, "
+    "opted_out, unreachable, conversation_enc, conversation_at"
 )
-FIND_CONVERSATION = core_select(
-    CONVERSATION.c.id, CONVERSATION.c.state_enc, CONVERSATION.c.updated_at
-).where(CONVERSATION.c.patient_id == bindparam("patient_id"))
-UPDATE_CONVERSATION = update(CONVERSATION).where(CONVERSATION.c.id == bindparam("row_id"))
+FIND_PATIENT = SQL(
+    f"SELECT {PATIENT_COLUMNS} FROM patient "
+    "WHERE practice_id = :practice AND address_index = :index"
+)
+LOCK_PATIENT = SQL(FIND_PATIENT.sqlite + " FOR UPDATE")  # PostgreSQL: one turn at a time
+INSERT_PATIENT = SQL(
+    "INSERT INTO patient (id, practice_id, channel, address_index, address_enc, name_enc, "
+    "lang, notice_version, notice_at, opted_out, unreachable, created_at, last_contact_at) "
+    "VALUES (:id, :practice, :channel, :index, :address, NULL, :lang, NULL, NULL, FALSE, "
+    "FALSE, :now, :now)"
+)
+# The contact, the conversation and whatever the turn changed of the patient, in one row:
+# they wrote to us, so they are reachable again.
+SAVE_PATIENT = SQL(
+    "UPDATE patient SET last_contact_at = :now, unreachable = FALSE, name_enc = :name, "
+    "lang = :lang, notice_version = :notice_version, notice_at = :notice_at, "
+    "opted_out = :opted_out, conversation_enc = :conversation, conversation_at = :now "
+    "WHERE id = :id"
+)
+DROP_QUEUED = SQL("DELETE FROM outbox WHERE patient_id = :patient")
+INSERT_APPOINTMENT = SQL(
+    "INSERT INTO appointment (id, practice_id, patient_id, practitioner_id, type_id, start, "
+    '"end", status, prep_enc, created_at) VALUES (:id, :practice, :patient, :practitioner, '
+    ":type, :start, :end, 'booked', :prep, :now)"
+)
 
 
 @dataclass
@@ -101,6 +108,13 @@ class Turn:
 
 
 Enqueue = Callable[[Session, "Turn", str], None]
+
+
+class HasId(Protocol):
+    """A patient as booking and cancelling need it: an ORM row or a turn's PatientRow."""
+
+    @property
+    def id(self) -> str: ...
 
 
 class Assistant:
@@ -143,30 +157,32 @@ class Assistant:
         self, inbound: Inbound, enqueue: Enqueue | None, limiter: RateLimiter | None
     ) -> Turn:
         address = normalise(inbound.channel, inbound.sender, self.practice.phone_region)
-        with self.db.write() as session:
-            done = self._already_processed(session, inbound)
+        key = self._message_key(inbound)
+        with self.db.turn() as tx:
+            raw = tx.raw
+            done = self._already_processed(raw, inbound, key)
             if done is not None:
                 return done
-            turn = self._limited(session, inbound, address, limiter) if limiter else None
+            turn = self._limited(raw, inbound, address, limiter) if limiter else None
             if turn is None:
-                patient = self._patient(session, inbound, address)
-                turn = self._step(session, inbound, patient, address)
-            self._record_processed(session, inbound, turn)
+                patient = self._patient(raw, inbound, address)
+                turn = self._step(tx, inbound, patient, address)
+            self._record_processed(raw, inbound, key, turn)
             if enqueue is not None:
-                enqueue(session, turn, address)
+                enqueue(tx.session, turn, address)
         if turn.erased:
             self.db.checkpoint()  # no old page version keeps what was just erased
         return turn
 
     def _limited(
-        self, session: Session, inbound: Inbound, address: str, limiter: RateLimiter
+        self, raw: Raw, inbound: Inbound, address: str, limiter: RateLimiter
     ) -> Turn | None:
         """None when the sender is within the limit; else the one notice, then silence."""
         key = sender_key(self.vault, self.practice.id, inbound.channel, address)
-        decision = limiter.hit(session, self.practice.id, key, self.clock())
+        decision = limiter.hit(raw, self.practice.id, key, self.clock())
         if decision is Decision.ALLOW:
             return None
-        patient = self._known(session, inbound, address)
+        patient = self._known(raw, inbound, address)
         lang = patient.lang if patient is not None else self._first_lang(inbound)
         pid = patient.id if patient is not None else None
         if decision is Decision.SILENT or (patient is not None and patient.opted_out):
@@ -177,36 +193,36 @@ class Assistant:
 
     # ------------------------------------------------------------ idempotence
 
-    def _already_processed(self, session: Session, inbound: Inbound) -> Turn | None:
+    def _message_key(self, inbound: Inbound) -> str | None:
+        """What is kept of a provider message id: a keyed hash, never the id itself."""
         if not inbound.message_id:
             return None
-        params = {
-            "practice_id": self.practice.id,
-            "channel": inbound.channel,
-            "external_id": self._message_key(inbound),
-        }
-        row = session.execute(FIND_PROCESSED, params).first()
-        if row is None:
-            return None
-        return Turn(self._stored_reply(row), row.patient_id, self.practice.locale, repeated=True)
-
-    def _message_key(self, inbound: Inbound) -> str:
-        """What is kept of a provider message id: a keyed hash, never the id itself."""
         return self.vault.message_index(self.practice.id, inbound.channel, inbound.message_id)
 
-    def _stored_reply(self, row: Any) -> list[Rendered]:
+    def _already_processed(self, raw: Raw, inbound: Inbound, key: str | None) -> Turn | None:
+        if key is None:
+            return None
+        params = {"practice": self.practice.id, "channel": inbound.channel, "key": key}
+        row = raw.one(FIND_PROCESSED, params)
+        if row is None:
+            return None
+        row_id, patient_id, reply_enc = row
+        replies = self._stored_reply(row_id, reply_enc)
+        return Turn(replies, patient_id, self.practice.locale, repeated=True)
+
+    def _stored_reply(self, row_id: str, reply_enc: bytes | None) -> list[Rendered]:
         """The reply given the first time (kept 48 h); none if gone or unreadable."""
-        if row.reply_enc is None:
+        if reply_enc is None:
             return []
         try:
-            raw = self.vault.open_json("processed_message", "reply", row.id, row.reply_enc)
+            raw = self.vault.open_json("processed_message", "reply", row_id, bytes(reply_enc))
         except CryptoError:
-            log.warning("unreadable stored reply: processed_message row %s", row.id)
+            log.warning("unreadable stored reply: processed_message row %s", row_id)
             return []
         return [Rendered.from_dict(r) for r in raw]
 
-    def _record_processed(self, session: Session, inbound: Inbound, turn: Turn) -> None:
-        if not inbound.message_id:
+    def _record_processed(self, raw: Raw, inbound: Inbound, key: str | None, turn: Turn) -> None:
+        if key is None:
             return
         row_id = new_id()
         reply_enc = None
@@ -216,41 +232,70 @@ class Assistant:
             )
         values = {
             "id": row_id,
-            "practice_id": self.practice.id,
+            "practice": self.practice.id,
             "channel": inbound.channel,
-            "external_id": self._message_key(inbound),
-            "patient_id": None if turn.erased else turn.patient_id,
-            "reply_enc": reply_enc,
-            "created_at": self.clock(),
+            "key": key,
+            "patient": None if turn.erased else turn.patient_id,
+            "reply": reply_enc,
+            "now": raw.ts(self.clock()),
         }
-        session.execute(insert(PROCESSED), values)
+        raw.run(RECORD_PROCESSED, values)
 
     # ------------------------------------------------------------ patient and conversation
 
-    def _known(self, session: Session, inbound: Inbound, address: str) -> Patient | None:
+    def _known(self, raw: Raw, inbound: Inbound, address: str) -> PatientRow | None:
         """The sender's row, locked for this turn (FOR UPDATE on PostgreSQL), if known."""
         index = self.vault.address_index(self.practice.id, inbound.channel, address)
-        query = FIND_PATIENT if self.db.is_sqlite else LOCK_PATIENT
-        params = {"practice_id": self.practice.id, "address_index": index}
-        return session.exec(query, params=params).first()
+        query = FIND_PATIENT if raw.sqlite else LOCK_PATIENT
+        row = raw.one(query, {"practice": self.practice.id, "index": index})
+        if row is None:
+            return None
+        pid, practice_id, channel, address_enc, name_enc, lang, version, notice_at = row[:8]
+        return PatientRow(
+            pid,
+            practice_id,
+            channel,
+            bytes(address_enc),
+            bytes(name_enc) if name_enc is not None else None,
+            lang,
+            version,
+            raw.dt(notice_at) if notice_at is not None else None,
+            bool(row[8]),
+            bool(row[9]),
+            bytes(row[10]) if row[10] is not None else None,
+            raw.dt(row[11]) if row[11] is not None else None,
+        )
 
-    def _patient(self, session: Session, inbound: Inbound, address: str) -> Patient:
-        patient = self._known(session, inbound, address)
+    def _patient(self, raw: Raw, inbound: Inbound, address: str) -> PatientRow:
+        patient = self._known(raw, inbound, address)
         if patient is not None:
             return patient
-        index = self.vault.address_index(self.practice.id, inbound.channel, address)
-        patient = Patient(
-            practice_id=self.practice.id,
-            channel=inbound.channel,
-            address_index=index,
-            address_enc=b"",
-            lang=self._first_lang(inbound),
-            created_at=self.clock(),
-            last_contact_at=self.clock(),
+        row_id = new_id()
+        sealed = self.vault.seal("patient", "address", row_id, address)
+        patient = PatientRow(
+            row_id,
+            self.practice.id,
+            inbound.channel,
+            sealed,
+            None,
+            self._first_lang(inbound),
+            None,
+            None,
+            False,
+            False,
+            None,
+            None,
         )
-        patient.address_enc = self.vault.seal("patient", "address", patient.id, address)
-        session.add(patient)
-        session.flush()
+        values = {
+            "id": row_id,
+            "practice": self.practice.id,
+            "channel": inbound.channel,
+            "index": self.vault.address_index(self.practice.id, inbound.channel, address),
+            "address": sealed,
+            "lang": patient.lang,
+            "now": raw.ts(self.clock()),
+        }
+        raw.run(INSERT_PATIENT, values)
         return patient
 
     def _first_lang(self, inbound: Inbound) -> str:
@@ -259,50 +304,48 @@ class Assistant:
             return "fr" if hint.startswith("fr") else "en"
         return self.practice.locale
 
-    def _conversation(
-        self, session: Session, patient: Patient, now: datetime
-    ) -> tuple[str | None, Conversation]:
-        """The id of the patient's conversation row (None if there is none) and its state."""
-        row = session.execute(FIND_CONVERSATION, {"patient_id": patient.id}).first()
-        if row is None:
-            return None, Conversation()
-        if now - row.updated_at > IDLE_RESET:
-            return row.id, Conversation()
+    def _conversation(self, tx: DbTurn, patient: PatientRow, now: datetime) -> Conversation:
+        """The patient's dialog position: afresh after 24 h of silence, or when the cell
+        does not open (one bad cell: start over rather than fail the patient's turn)."""
+        if patient.conversation_enc is None or patient.conversation_at is None:
+            return Conversation()
+        if now - patient.conversation_at > IDLE_RESET:
+            return Conversation()
         try:
-            raw = self.vault.open_json("conversation", "state", row.id, row.state_enc)
-        except CryptoError:  # one bad cell: start over rather than fail the patient's turn
-            audit.unreadable(session, self.practice.id, "conversation", "state", row.id)
-            return row.id, Conversation()
-        return row.id, Conversation.from_dict(raw)
+            state = self.vault.open_json(
+                "patient", "conversation", patient.id, patient.conversation_enc
+            )
+        except CryptoError:
+            audit.unreadable(tx.session, self.practice.id, "patient", "conversation", patient.id)
+            return Conversation()
+        return Conversation.from_dict(state)
 
-    def _save_conversation(
-        self,
-        session: Session,
-        patient: Patient,
-        row_id: str | None,
-        conv: Conversation,
-        now: datetime,
-    ) -> None:
-        """Update the conversation row, or insert it on a first turn."""
-        new = row_id is None
-        row_id = row_id or new_id()
-        state_enc = self.vault.seal_json("conversation", "state", row_id, conv.to_dict())
-        values = {"state_enc": state_enc, "updated_at": now}
-        if new:
-            ids = {"id": row_id, "practice_id": self.practice.id, "patient_id": patient.id}
-            session.execute(insert(CONVERSATION), {**ids, **values})
-        else:
-            session.execute(UPDATE_CONVERSATION, {"row_id": row_id, **values})
+    def _save(self, raw: Raw, patient: PatientRow, conv: Conversation, now: datetime) -> None:
+        """Record the contact, the conversation and what the turn changed of the patient."""
+        raw.run(
+            SAVE_PATIENT,
+            {
+                "id": patient.id,
+                "now": raw.ts(now),
+                "name": patient.name_enc,
+                "lang": patient.lang,
+                "notice_version": patient.notice_version,
+                "notice_at": raw.ts(patient.notice_at) if patient.notice_at else None,
+                "opted_out": patient.opted_out,
+                "conversation": self.vault.seal_json(
+                    "patient", "conversation", patient.id, conv.to_dict()
+                ),
+            },
+        )
 
     # ------------------------------------------------------------ one step
 
-    def _step(self, session: Session, inbound: Inbound, patient: Patient, address: str) -> Turn:
+    def _step(self, tx: DbTurn, inbound: Inbound, patient: PatientRow, address: str) -> Turn:
         now = self.clock()
-        conv_id, conv = self._conversation(session, patient, now)
-        before = Conversation.from_dict(conv.to_dict())
-        ctx = StoreContext(session, self.practice, self.vault, now, patient, address)
+        conv = self._conversation(tx, patient, now)
+        ctx = StoreContext(tx, self.practice, self.vault, now, patient, address)
         outcome = self.engine.handle(conv, inbound, ctx)
-        outcome = self._apply(session, outcome, patient, ctx, before, inbound)
+        outcome = self._apply(tx, outcome, patient, ctx, conv, inbound)
         erased = any(isinstance(e, EraseMe) for e in outcome.effects)
         if erased:
             replies = self._render(outcome, patient.lang)
@@ -311,28 +354,19 @@ class Assistant:
             # silence (an opted-out patient's message, thanks by SMS): not a contact, nothing
             # to save, so ignored messages never push the retention deadline back
             return Turn([], patient.id, patient.lang)
-        self._touch(session, patient, now)
-        self._save_conversation(session, patient, conv_id, outcome.conv, now)
+        self._save(tx.raw, patient, outcome.conv, now)
         return Turn(
             self._render(outcome, patient.lang), patient.id, patient.lang, effects=outcome.effects
         )
-
-    @staticmethod
-    def _touch(session: Session, patient: Patient, now: datetime) -> None:
-        """Record the contact; they wrote to us, so they are reachable again (one UPDATE,
-        the loaded row kept in step without a unit-of-work flush)."""
-        session.execute(TOUCH_PATIENT, {"patient_id": patient.id, "now": now})
-        set_committed_value(patient, "last_contact_at", now)
-        set_committed_value(patient, "unreachable", False)
 
     def _render(self, outcome: Outcome, lang: str) -> list[Rendered]:
         return [self.catalogs.render(r, lang, self.practice.tz) for r in outcome.replies]
 
     def _apply(
         self,
-        session: Session,
+        tx: DbTurn,
         outcome: Outcome,
-        patient: Patient,
+        patient: PatientRow,
         ctx: StoreContext,
         before: Conversation,
         inbound: Inbound,
@@ -340,15 +374,15 @@ class Assistant:
         """Apply the effects in order; a slot taken meanwhile turns into new offers."""
         for effect in outcome.effects:
             try:
-                self._apply_one(session, effect, patient, ctx.now)
+                self._apply_one(tx, effect, patient, ctx.now)
             except SlotTaken:
                 log.info("slot taken during booking; offering others")
                 step = Step(before, inbound, ctx, "", "", None)
                 return slot_taken(step)  # effects before the booking stay applied
         return outcome
 
-    def _apply_one(self, session: Session, effect: Effect, patient: Patient, now: datetime) -> None:
-        pid = self.practice.id
+    def _apply_one(self, tx: DbTurn, effect: Effect, patient: PatientRow, now: datetime) -> None:
+        pid, raw = self.practice.id, tx.raw
         if isinstance(effect, RecordNotice):
             patient.notice_version, patient.notice_at = effect.version, now
         elif isinstance(effect, SetLanguage):
@@ -359,53 +393,70 @@ class Assistant:
                 patient.name_enc = self.vault.seal("patient", "name", patient.id, name)
         elif isinstance(effect, OptOut):
             patient.opted_out = True
-            session.exec(delete(Outbox).where(col(Outbox.patient_id) == patient.id))
-            audit.record(session, pid, f"patient:{patient.id}", "opt_out", patient.id)
+            raw.run(DROP_QUEUED, {"patient": patient.id})
+            audit.record(tx.session, pid, f"patient:{patient.id}", "opt_out", patient.id)
         elif isinstance(effect, OptIn):
             patient.opted_out = False
-            audit.record(session, pid, f"patient:{patient.id}", "opt_in", patient.id)
+            audit.record(tx.session, pid, f"patient:{patient.id}", "opt_in", patient.id)
         elif isinstance(effect, Book):
-            self.book(session, patient, effect, now)
+            self.book(tx.opened_session, patient, effect, now, raw)
+            if effect.replaces:  # a move: the old one goes in the same transaction
+                self.cancel(tx.session, patient, effect.replaces, now, by="patient")
         elif isinstance(effect, Cancel):
-            self.cancel(session, patient, effect.appointment_id, now, by="patient")
+            self.cancel(tx.session, patient, effect.appointment_id, now, by="patient")
         elif isinstance(effect, EraseMe):
-            erase(session, self.vault, self.practice, patient, now, actor=f"patient:{patient.id}")
-            return
-        session.add(patient)
+            row = tx.session.get(Patient, patient.id)
+            assert row is not None  # locked for this turn
+            erase(tx.session, self.vault, self.practice, row, now, actor=f"patient:{patient.id}")
 
     # ------------------------------------------------------------ bookings
 
-    def book(self, session: Session, patient: Patient, effect: Book, now: datetime) -> Appointment:
-        """Insert the appointment after re-checking the slot in this transaction."""
+    def book(
+        self,
+        session: Session | None,
+        patient: HasId,
+        effect: Book,
+        now: datetime,
+        raw: Raw | None = None,
+    ) -> str:
+        """Insert the appointment after re-checking the slot in this transaction; its id.
+        SlotTaken when someone was faster (the check, or PostgreSQL's no-overlap guard).
+        `session`: the ORM session whose pending changes the check must see, if any."""
+        if raw is None:
+            assert session is not None
+            raw = Raw(session)
         clash = busy_intervals(
-            session, self.practice.id, effect.practitioner_id, effect.start, effect.end
+            session, self.practice.id, effect.practitioner_id, effect.start, effect.end, raw
         )
         if clash:
             raise SlotTaken()
-        appt = Appointment(
-            practice_id=self.practice.id,
-            patient_id=patient.id,
-            practitioner_id=effect.practitioner_id,
-            type_id=effect.type_id,
-            start=effect.start,
-            end=effect.end,
-            created_at=now,
-        )
+        appt_id = new_id()
         answer = clean_field(effect.prep_answer or "")
-        if answer:
-            appt.prep_enc = self.vault.seal("appointment", "prep", appt.id, answer)
-        try:
-            with session.begin_nested():
-                session.add(appt)
-                session.flush()
-        except IntegrityError as exc:  # the database's own no-overlap guard (PostgreSQL)
-            raise SlotTaken() from exc
-        if effect.replaces:
-            self.cancel(session, patient, effect.replaces, now, by="patient")
-        return appt
+        values = {
+            "id": appt_id,
+            "practice": self.practice.id,
+            "patient": patient.id,
+            "practitioner": effect.practitioner_id,
+            "type": effect.type_id,
+            "start": raw.ts(effect.start),
+            "end": raw.ts(effect.end),
+            "prep": self.vault.seal("appointment", "prep", appt_id, answer) if answer else None,
+            "now": raw.ts(now),
+        }
+        if raw.sqlite:  # BEGIN IMMEDIATE: nobody else writes between the check and the insert
+            raw.run(INSERT_APPOINTMENT, values)
+        else:
+            raw.savepoint("book")
+            try:
+                raw.run(INSERT_APPOINTMENT, values)
+            except IntegrityError as exc:  # the database's own no-overlap guard
+                raw.rollback_to("book")
+                raise SlotTaken() from exc
+            raw.release("book")
+        return appt_id
 
     def cancel(
-        self, session: Session, patient: Patient | None, appointment_id: str, now: datetime, by: str
+        self, session: Session, patient: HasId | None, appointment_id: str, now: datetime, by: str
     ) -> Appointment | None:
         """Cancel one booked appointment (of this patient when one is given)."""
         appt = session.get(Appointment, appointment_id)

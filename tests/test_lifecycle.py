@@ -186,7 +186,7 @@ def test_erasure_leaves_no_trace_and_others_untouched(insecure, seeded, clock, t
             for value in row.values():
                 assert value not in traces, f"a trace of the erased patient in {table}"
     for other in others:  # untouched, row for row
-        for table in ("patient", "appointment", "conversation", "processed_message"):
+        for table in ("patient", "appointment", "processed_message"):
             key_col = "id" if table == "patient" else "patient_id"
             was = [r for r in before[table] if r[key_col] == other.id]
             assert was and was == [r for r in after[table] if r[key_col] == other.id]
@@ -223,8 +223,11 @@ def _expected(rows: dict[str, list[dict[str, Any]]], practice, now) -> dict[str,
         "patient": {
             r["id"] for r in rows["patient"] if r["last_contact_at"] >= cutoff or r["id"] in live
         },
-        "conversation": {
-            r["id"] for r in rows["conversation"] if r["updated_at"] >= now - timedelta(hours=24)
+        "conversation": {  # on the patient's row, dropped after 24 h without a message
+            r["id"]
+            for r in rows["patient"]
+            if r["conversation_enc"] is not None
+            and r["conversation_at"] >= now - timedelta(hours=24)
         },
         "processed_message": {  # keyed hashes live as long as patient data may
             r["id"]
@@ -269,6 +272,8 @@ def _purge_and_check(runtime, now) -> dict[str, int]:
     for table, ids in expected.items():
         if table == "prep":
             kept = {r["id"] for r in after["appointment"] if r["prep_enc"] is not None}
+        elif table == "conversation":
+            kept = {r["id"] for r in after["patient"] if r["conversation_enc"] is not None}
         elif table == "reply":
             kept = {r["id"] for r in after["processed_message"] if r["reply_enc"] is not None}
         else:
@@ -335,7 +340,7 @@ def test_purge_follows_the_policy_over_time(seeded, patient, clock, wall):
     counts = _purge_and_check(rt, clock.now + retention + timedelta(seconds=1))
     assert counts["patients"] == 1
     rows = all_rows(rt)
-    assert not rows["patient"] and not rows["appointment"] and not rows["conversation"]
+    assert not rows["patient"] and not rows["appointment"]
     assert rows["outbox"] == []
     assert all(
         r["patient_id"] is None and r["reply_enc"] is None for r in rows["processed_message"]
@@ -378,7 +383,7 @@ def test_export_all_then_wipe(seeded, tmp_path, clock):
     assert set(patients) == {NAME_A, NAME_B, NAME_C}
     assert patients[NAME_A]["address"] == PHONE_A and patients[NAME_C]["address"] == CHAT_C
     assert PREP in [a["prep"] for a in tables["appointment"]]
-    assert all(isinstance(c["state"], dict) for c in tables["conversation"])
+    assert all(isinstance(p["conversation"], dict) for p in tables["patient"])
     assert all("address_enc" not in p for p in tables["patient"])
 
     with seeded.db.write() as s:

@@ -17,7 +17,7 @@ from bot.sanitize import clean_field
 from store import lifecycle
 from store.address import AddressError, normalise
 from store.crypto import FORMAT, NONCE_BYTES, CryptoError
-from store.models import Appointment, AuditEvent, Conversation, Patient, ProcessedMessage
+from store.models import Appointment, AuditEvent, Patient, ProcessedMessage
 from store.scheduler import run_daily_purge
 
 NAME, PHONE, PREP = "Héloïse Vasseur-Quintal", "+33612345678", "Kardegic soixante-quinze"
@@ -207,11 +207,11 @@ def test_a_bad_name_cell_keeps_the_patient_rights(patient, runtime, how):
 def test_a_bad_conversation_cell_starts_afresh(patient, runtime, how):
     alice = patient(PHONE, channel="sms")
     alice.send("RDV")
-    corrupt(runtime, Conversation, "state_enc", how)
+    corrupt(runtime, Patient, "conversation_enc", how)
     assert "Que souhaitez-vous faire" in alice.send("MENU")
     with runtime.db.read() as s:
         events = s.exec(select(AuditEvent).where(AuditEvent.action == "unreadable_cell")).all()
-    assert [e.detail for e in events] == ["conversation.state"]
+    assert [e.detail for e in events] == ["patient.conversation"]
     assert "Supprimer toutes vos données" in alice.send("SUPPRIMER")
     assert "dernier message" in alice.send("OUI")
 

@@ -59,7 +59,7 @@ def test_sealed_cells_match_how_the_code_seals():
         "patient.address",
         "patient.name",
         "appointment.prep",
-        "conversation.state",
+        "patient.conversation",
         "processed_message.reply",
         "outbox.address",
         "outbox.payload",

@@ -30,7 +30,8 @@ from channels.runtime import Runtime
 from channels.settings import Settings
 from channels.sms_sender import TwilioSender
 from channels.web import create_app
-from store.models import Appointment, Patient, RateLimit
+from store import lifecycle
+from store.models import Appointment, Patient, RateLimit, utcnow
 from store.ratelimit import RateLimiter
 from tests.conftest import database_url
 
@@ -439,7 +440,12 @@ def test_rate_limit_one_notice_then_silence_other_senders_fine(
         assert count(runtime, RateLimit) == 2
         clock.shift(timedelta(minutes=10))
         assert noisy.send("AIDE")
-    assert count(runtime, RateLimit) == 1  # the quiet sender's old window was purged
+        assert count(runtime, RateLimit) == 2  # a new window reuses the sender's row
+        clock.shift(timedelta(days=1))
+        assert noisy.send("AIDE")
+        with runtime.db.write() as session:
+            lifecycle.purge(session, runtime.practice, utcnow())
+    assert count(runtime, RateLimit) == 1  # the quiet sender's old window: purged daily
 
 
 def test_rate_limit_is_configurable_and_in_english(runtime: Runtime) -> None:
@@ -615,3 +621,21 @@ def test_sender_needs_credentials_and_a_sender(tmp_path: Path) -> None:
         TwilioSender(
             make_settings(tmp_path, TWILIO_ACCOUNT_SID="", TWILIO_FROM_NUMBER=PRACTICE_NUMBER)
         )
+
+
+@pytest.mark.parametrize(
+    "bodies",
+    [[], ["Bonjour"], ['a<b & "c" é\n2. Non', "deux > un"], ["ü ' ]]> & <![CDATA["]],
+)
+def test_twiml_is_what_the_twilio_library_writes(bodies: list[str]) -> None:
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    reference = MessagingResponse()
+    for body in bodies:
+        reference.message(body)
+    assert sms.twiml(bodies).get_data(as_text=True) == str(reference)
+
+
+def test_a_webhook_answer_sets_no_cookie(client: FlaskClient, monday) -> None:
+    response = Phone(client).post(Phone(client).form("Bonjour"))
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, Request, render_template
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 
 from channels.desk import admin, agenda, auth, feed, patients  # noqa: F401  (register views)
@@ -28,6 +29,7 @@ def register(app: Flask, runtime: Runtime) -> None:
         log.error("CRENEAU_SECRET_KEY is not set: the desk is off")
         return
     app.secret_key = settings.secret_key
+    app.session_interface = DeskOnlySessions()
     app.config.update(
         SESSION_COOKIE_NAME="creneau_desk",
         SESSION_COOKIE_HTTPONLY=True,
@@ -42,6 +44,16 @@ def register(app: Flask, runtime: Runtime) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(feed.ical)
     app.register_error_handler(CSRFError, _csrf_refused)
+
+
+class DeskOnlySessions(SecureCookieSessionInterface):
+    """Signed session cookies for the desk only: a webhook never opens or sets one (and
+    does not pay for it)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.path.startswith("/desk"):
+            return self.null_session_class()
+        return super().open_session(app, request)
 
 
 def _csrf_refused(error: CSRFError) -> tuple[str, int]:

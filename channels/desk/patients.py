@@ -66,11 +66,7 @@ def _patient_or_404(db_session: Session, patient_id: str) -> Patient:
 
 def _export(db_session: Session, patient: Patient) -> dict[str, Any]:
     rt = runtime()
-    data = export_patient(db_session, rt.vault, rt.practice, patient)
-    for bad in data.get("unreadable") or []:
-        audit.record(
-            db_session, rt.practice.id, actor(), "unreadable_cell", patient.id, f"cell={bad}"[:200]
-        )
+    data = export_patient(db_session, rt.vault, rt.practice, patient)  # audits bad cells
     redacted: dict[str, Any] = _redact(data)
     return redacted
 

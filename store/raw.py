@@ -1,0 +1,90 @@
+"""Plain DB-API statements on the connection of an open session: the turn's hot path.
+
+A turn runs a dozen small statements. Through SQLAlchemy each one costs tens of
+microseconds of Python before the database sees it; through the driver's own cursor, a
+few. The statements stay in the session's transaction (the same connection), so the ORM
+is still there for what is not on the hot path. Values are written as SQLAlchemy writes
+them (naive UTC datetimes; on SQLite as text), so both ways read each other's rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+
+
+class SQL:
+    """One statement written with `:name` parameters, in each driver's own style."""
+
+    __slots__ = ("pg", "sqlite")
+
+    def __init__(self, text: str, pg: str | None = None) -> None:
+        self.sqlite = text
+        self.pg = _NAMED.sub(r"%(\1)s", pg or text)
+
+
+class Raw:
+    """The driver's cursor on a session's connection, inside its open transaction."""
+
+    __slots__ = ("cursor", "error", "sqlite")
+
+    def __init__(self, on: Session | Connection) -> None:
+        connection = on.connection() if isinstance(on, Session) else on
+        self.sqlite = connection.dialect.name == "sqlite"
+        self.error = connection.dialect.loaded_dbapi.Error
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        self.cursor = driver.cursor()
+
+    def _execute(self, sql: SQL, params: Mapping[str, Any]) -> Any:
+        return self._text(sql.sqlite if self.sqlite else sql.pg, params)
+
+    def _text(self, text: str, params: Mapping[str, Any]) -> Any:
+        try:
+            return self.cursor.execute(text, params)
+        except self.error as exc:  # as SQLAlchemy raises it, so callers catch one family;
+            # the parameters (sealed values, hashes) never go into the exception
+            raise DBAPIError.instance(text, {}, exc, self.error, hide_parameters=True) from exc
+
+    def one(self, sql: SQL, params: Mapping[str, Any]) -> Sequence[Any] | None:
+        """The first row, or None."""
+        self._execute(sql, params)
+        return self.cursor.fetchone()  # type: ignore[no-any-return]
+
+    def all(self, sql: SQL, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        """Every row."""
+        self._execute(sql, params)
+        return list(self.cursor.fetchall())
+
+    def run(self, sql: SQL, params: Mapping[str, Any]) -> int:
+        """A statement without rows; how many rows it changed."""
+        self._execute(sql, params)
+        return int(self.cursor.rowcount)
+
+    def ts(self, value: datetime) -> Any:
+        """An aware datetime as stored (naive UTC; text on SQLite, as SQLAlchemy does)."""
+        naive = value.astimezone(UTC).replace(tzinfo=None)
+        return naive.isoformat(" ", "microseconds") if self.sqlite else naive
+
+    def dt(self, value: Any) -> datetime:
+        """A stored datetime back as an aware UTC datetime."""
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+
+    def savepoint(self, name: str) -> None:
+        self._text(f"SAVEPOINT {name}", {})
+
+    def release(self, name: str) -> None:
+        self._text(f"RELEASE SAVEPOINT {name}", {})
+
+    def rollback_to(self, name: str) -> None:
+        self._text(f"ROLLBACK TO SAVEPOINT {name}", {})
