@@ -27,7 +27,7 @@ ROUTES = (
         "the README's booking (asks for a day at once)",
         ("Bonjour, je voudrais un rdv demain matin svp", "1", "2", "Paul Martin", "1"),
     ),
-    ("starting with a plain Bonjour", ("Bonjour", "1", "1", "2", "Paul Martin", "1")),
+    ("starting with a plain Bonjour", ("Bonjour", "1", "2", "Paul Martin", "1")),
 )
 
 

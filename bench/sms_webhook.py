@@ -3,7 +3,7 @@
 Both run with the same gunicorn settings (2 sync workers, loopback); Créneau uses SQLite in
 a temporary directory. A load generator (threads + http.client, one request in flight per
 connection) posts signed Twilio webhooks: booking conversations from many distinct numbers
-(Bonjour, 1, 1, one of the first five slots,
+(Bonjour, 1, one of the first five slots,
 name, 1, MES RDV). The hello app answers the same requests with a fixed
 TwiML. Prints requests/s, the ratio and p50/p99 latency of each.
 
@@ -44,7 +44,7 @@ PUBLIC = "https://bench.creneau.example"
 PATH = "/sms/twilio"
 ACCOUNT_SID = "AC" + "4" * 32
 AUTH_TOKEN = "bench-auth-token-" + "8" * 16
-CONVERSATION = ("Bonjour", "1", "1", "{slot}", "Camille Bench", "1", "MES RDV")
+CONVERSATION = ("Bonjour", "1", "{slot}", "Camille Bench", "1", "MES RDV")
 HELLO_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Message>hello</Message></Response>'
 
 # Open every day, long hours: thousands of free slots, so conversations do not run dry.

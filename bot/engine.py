@@ -171,12 +171,12 @@ KEYWORDS: dict[str, str] = {
     "menu": "menu",
     "0": "menu",
     "/menu": "menu",
-    "/start": "menu",
-    "bonjour": "menu",
-    "bonsoir": "menu",
-    "hello": "menu",
-    "salut": "menu",
-    "hi": "menu",
+    "/start": "hello",
+    "bonjour": "hello",
+    "bonsoir": "hello",
+    "hello": "hello",
+    "salut": "hello",
+    "hi": "hello",
     "rdv": "book",
     "book": "book",
     "prendre rdv": "book",
@@ -219,7 +219,7 @@ KEYWORDS: dict[str, str] = {
 _FUZZY_KEYWORDS = tuple(
     k
     for k, v in KEYWORDS.items()
-    if v in ("menu", "book", "appts", "cancel", "help", "info", "data") and k.isascii()
+    if v in ("menu", "hello", "book", "appts", "cancel", "help", "info", "data") and k.isascii()
     if not k.startswith("/") and len(k) >= 4
 )
 YES_WORDS = {

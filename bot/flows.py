@@ -48,6 +48,14 @@ from bot.states import State
 __all__ = ["HANDLERS", "KEYWORD_HANDLERS", "build_engine", "slot_taken"]
 
 
+def greet(step: Step) -> Outcome:
+    """A greeting: a sender who has never given a name (so has no appointment to list or
+    move) is asked the type at once, one SMS fewer than the menu; others get the menu."""
+    if step.ctx.patient.name is None:
+        return start_booking(step)
+    return menu(step)
+
+
 def on_menu(step: Step) -> Outcome:
     if step.choice == "book":
         return start_booking(step)
@@ -76,6 +84,7 @@ HANDLERS: dict[State, Handler] = {
 
 KEYWORD_HANDLERS: dict[str, Handler] = {
     "menu": lambda step: menu(step),
+    "hello": greet,
     "book": lambda step: start_booking(step),
     "appts": lambda step: list_appointments(step),
     "cancel": kw_cancel,
