@@ -36,7 +36,7 @@ def test_keys_generate_prints_settings_format():
 def test_chat_in_a_terminal_books_and_lists(tmp_path):
     """`creneau chat` as a newcomer uses it: a real process, lines in, lines out."""
     env = {**os.environ, **env_for(tmp_path)}
-    script = "Bonjour\n1\n1\n1\nPaul Martin\n1\nMES RDV\n"
+    script = "Bonjour\n1\n1\nPaul Martin\n1\nMES RDV\n"
     exe = Path(sys.executable).parent / "creneau"
     proc = subprocess.run(
         [str(exe), "chat", "--as", "paul", "--lang", "fr"],
@@ -50,6 +50,6 @@ def test_chat_in_a_terminal_books_and_lists(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "https://example.org/confidentialite" in out
-    assert "1. Prendre RDV" in out and "RDV confirmé" in out
+    assert "1. Consultation" in out and "RDV confirmé" in out
     assert "Vous avez 1 RDV à venir:" in out
     assert "Paul Martin" not in proc.stderr

@@ -12,17 +12,32 @@ NOTICE_URL = "https://example.org/confidentialite"
 def test_first_contact_gets_notice_before_anything(patient):
     alice = patient("alice")
     out = alice.send("Bonjour")
-    assert out.index(NOTICE_URL) < out.index("Que souhaitez-vous faire ?")
+    assert out.index(NOTICE_URL) < out.index("Pour quel type de RDV ?")
     assert "Cabinet des Lilas" in out and "STOP" in out and "30 j" in out
     assert NOTICE_URL not in alice.send("MENU")  # delivered once per version
+
+
+def test_a_greeting_asks_the_type_until_a_name_is_known_then_shows_the_menu(patient):
+    """Someone who never gave a name has nothing to list: the greeting asks the type at
+    once (one SMS fewer); once booked, a greeting shows the menu; MENU always does."""
+    alice = patient("alice")
+    first = alice.send("Bonjour")
+    assert "1. Consultation" in first and "Prendre RDV" not in first
+    assert "1. Prendre RDV" in alice.send("MENU")
+    assert "1. Consultation" in alice.send("salut")
+    alice.send("1")
+    alice.send("1")
+    alice.send("Paul Martin")
+    assert "RDV confirmé" in alice.send("oui")
+    again = alice.send("Bonjour")
+    assert "1. Prendre RDV" in again and "2. Mes RDV" in again
 
 
 def test_book_consultation_fr(patient):
     alice = patient("alice")
     alice.dialog(
         [
-            ("Bonjour", ["1. Prendre RDV", "2. Mes RDV"]),
-            ("1", ["Pour quel type de RDV ?", "1. Consultation", "2. Électrocardiogramme"]),
+            ("Bonjour", ["Pour quel type de RDV ?", "1. Consultation", "2. Électrocardiogramme"]),
             (
                 "1",
                 [
@@ -62,8 +77,7 @@ def test_book_en_and_name_asked_once(patient):
     bob = patient("bob", lang="en")
     bob.dialog(
         [
-            ("hello", ["Cabinet des Lilas handles your bookings", "1. Book"]),
-            ("BOOK", "What kind of appointment?"),
+            ("hello", ["Cabinet des Lilas handles your bookings", "What kind of appointment?"]),
             ("1", ["Next slots with Dr Anne Roux:", "1. Wed 2 Dec 11:10", "6. Later"]),
             ("2", "What name"),
             ("Bob Smith", "Confirm the appointment on Wednesday 2 December at 11:30"),
@@ -191,7 +205,7 @@ def test_slot_taken_meanwhile(patient):
 
 def test_unexpected_input_gets_help_and_choices(patient):
     alice = patient("alice")
-    alice.send("Bonjour")
+    alice.send("MENU")
     for odd in ("🦄", "x" * 5000, "42", "blabla"):
         out = alice.send(odd)
         assert "Désolé, je n'ai pas compris" in out and "1. Prendre RDV" in out
@@ -223,7 +237,7 @@ def test_keywords_accent_and_case_insensitive(patient):
 
 def test_language_switch(patient):
     alice = patient("alice")
-    alice.send("Bonjour")
+    alice.send("MENU")
     out = alice.send("EN")
     assert "I will now write to you in English." in out and "1. Book\n" in out
     out = alice.send("FR")

@@ -189,9 +189,8 @@ def test_what_telegram_sees_is_what_the_documents_say(
     ecg = next(t for t in practice.consultation_types if t.requires_preparation)
     with RunningWorker(Worker(tg_runtime, config=FAST)):
         user = User(client, api)
-        inbound = ["/start", "RDV", NAME, ANSWER]
+        inbound = ["/start", NAME, ANSWER]
         user.send("/start")
-        user.press("Prendre RDV")
         user.press(ecg.label_for("fr"))
         user.press(user.last.buttons[0][0])  # type: ignore[union-attr]
         user.send(NAME)
@@ -243,7 +242,7 @@ def test_what_telegram_sees_is_what_the_documents_say(
 def test_what_twilio_sees_is_what_the_documents_say(tmp_path, patient) -> None:
     sms = patient("+33612345678", channel="sms")
     practice = sms.assistant.practice
-    inbound = ["Bonjour", "1", "2", "1", NAME, ANSWER, "1", "MES DONNEES"]
+    inbound = ["Bonjour", "2", "1", NAME, ANSWER, "1", "MES DONNEES"]
     for text in inbound:
         sms.send(text)
     replies = [out for _, out in sms.log]

@@ -193,7 +193,8 @@ def test_a_sentence_is_not_a_name_and_the_name_is_repeated(patient, monday) -> N
     alice = patient("alice")
     for text in ("RDV", "1", "1"):
         alice.send(text)
-    for not_a_name in ("annuler mon rdv", "un rendez-vous demain", "12345", "oui", "merci"):
+    sentences = ("annuler mon rdv", "un rendez-vous demain", "la semaine prochaine", "next week")
+    for not_a_name in (*sentences, "dans quinze jours", "12345", "oui", "merci"):
         assert "il me faut un nom et prénom" in alice.send(not_a_name)
     assert "RDV: prendre RDV" in alice.send("?")  # help keeps the question open
     out = alice.send("Paul Martin")

@@ -163,8 +163,8 @@ def choice(reply: str, n: int) -> str:
 
 
 def book(phone: Phone) -> list[str]:
-    """The README's example conversation, returning every reply."""
-    return [phone.send(text) for text in ("Bonjour", "1", "1", "1", NAME, "1")]
+    """A booking from a plain greeting (the type is asked at once), returning every reply."""
+    return [phone.send(text) for text in ("Bonjour", "1", "1", NAME, "1")]
 
 
 # ---------------------------------------------------------------- the webhook
@@ -172,11 +172,11 @@ def book(phone: Phone) -> list[str]:
 
 def test_full_booking_by_sms(runtime: Runtime, client: FlaskClient, monday) -> None:
     phone = Phone(client)
-    first, ctype, slots, name_q, confirm, done = book(phone)
+    first, slots, name_q, confirm, done = book(phone)
     assert first.startswith("Cabinet des Lilas gère vos RDV")
     assert "https://example.org/confidentialite" in first
-    assert first.index("confidentialite") < first.index("1. Prendre RDV")
-    assert "1. Consultation\n2. Electrocardiogramme" in ctype.replace("É", "E")
+    assert first.index("confidentialite") < first.index("Pour quel type de RDV ?")
+    assert "1. Consultation\n2. Electrocardiogramme" in first.replace("É", "E")
     slot = choice(slots, 1)
     assert slot.startswith("lun. 7 déc. ")
     time = slot.rsplit(" ", 1)[1]
@@ -212,7 +212,7 @@ def test_choices_are_numbered_lines_in_one_message(client: FlaskClient, monday) 
     root = ET.fromstring(answer.get_data(as_text=True))
     (message,) = root.findall("Message")
     lines = (message.text or "").splitlines()
-    assert lines[-2:] == ["1. Prendre RDV", "2. Mes RDV"]
+    assert lines[-3:] == ["Pour quel type de RDV ?", "1. Consultation", "2. Électrocardiogramme"]
 
 
 def test_forged_or_missing_signature_is_refused_and_stores_nothing(
@@ -303,7 +303,7 @@ def test_help_keywords(client: FlaskClient, keyword: str, expected: str) -> None
     phone.send("Bonjour")
     reply = phone.send(keyword)
     assert expected in reply and "cabinet@example.org" in reply
-    assert "1. Prendre RDV" in reply
+    assert "1. Consultation" in reply
 
 
 def test_help_in_english_after_en(client: FlaskClient) -> None:
@@ -322,7 +322,7 @@ def test_a_picture_without_text_gets_a_text_only_answer(client: FlaskClient) -> 
     response = phone.post(form)
     assert response.status_code == 200
     reply = reply_text(response.get_data(as_text=True))
-    assert reply.startswith("Désolé, je ne lis que le texte.") and "1. Prendre RDV" in reply
+    assert reply.startswith("Désolé, je ne lis que le texte.") and "1. Consultation" in reply
 
 
 def test_a_picture_with_text_reads_the_text(client: FlaskClient) -> None:
@@ -359,14 +359,14 @@ def test_overlong_body_is_cut_not_rejected(
     phone.send("Bonjour")
     reply = phone.send("blabla " * 700)
     assert len(seen[-1].text) == sms.MAX_INBOUND_CHARS
-    assert "pas compris" in reply and "1. Prendre RDV" in reply
+    assert "pas compris" in reply and "1. Consultation" in reply
 
 
 def test_emoji_gets_a_helpful_reply(client: FlaskClient) -> None:
     phone = Phone(client)
     phone.send("Bonjour")
     reply = phone.send("👍🏽😀")
-    assert "pas compris" in reply and "1. Prendre RDV" in reply
+    assert "pas compris" in reply and "1. Consultation" in reply
     assert encoding(reply) == "GSM-7"
 
 
@@ -432,11 +432,11 @@ def test_rate_limit_one_notice_then_silence_other_senders_fine(
         for _ in range(3):
             assert noisy.send("Bonjour") == ""
         clock.shift(timedelta(minutes=5))
-        assert "1. Prendre RDV" in quiet.send("Bonjour")
+        assert "1. Consultation" in quiet.send("Bonjour")
         clock.shift(timedelta(minutes=4, seconds=59))
         assert noisy.send("AIDE") == ""
         clock.shift(timedelta(seconds=1))  # the noisy sender's window is over
-        assert "1. Prendre RDV" in noisy.send("Bonjour")
+        assert "1. Consultation" in noisy.send("Bonjour")
         assert count(runtime, RateLimit) == 2
         clock.shift(timedelta(minutes=10))
         assert noisy.send("AIDE")

@@ -245,8 +245,7 @@ LONG_NAME = "Dr Anne-Sophie Lemaître-Dubois de la Roche-Guyon"
 # Every kind of reply, reached by SMS in one conversation: (what is sent, what it is).
 SCRIPT = {
     "fr": [
-        ("Bonjour", "first"),
-        ("1", "one"),  # the types
+        ("Bonjour", "first"),  # the notice and the types
         ("2", "two"),  # ECG: preparation instructions, then the slots
         ("7", "one"),  # another day?
         ("demain 14h", "slots"),  # closed then: the nearest
@@ -312,8 +311,8 @@ SCRIPT["en"] = [
     )
     for text, kind in SCRIPT["fr"]
 ]
-SCRIPT["en"][28] = ("1", "one")  # APPTS lists, then the appointment
-SCRIPT["en"].insert(29, ("2", "one"))  # cancel it
+SCRIPT["en"][27] = ("1", "one")  # APPTS lists, then the appointment
+SCRIPT["en"].insert(28, ("2", "one"))  # cancel it
 
 
 @pytest.mark.parametrize("lang", LANGS)

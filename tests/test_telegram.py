@@ -297,7 +297,7 @@ def test_the_webhook_only_queues_and_never_calls_telegram(
     [payload] = payloads(runtime)
     assert payload["op"] == "send" and payload["text"].startswith("Cabinet des Lilas")
     assert "Telegram (hors UE, sans contrat de sous-traitance)" in payload["text"]
-    assert [label for label, _ in payload["buttons"]] == ["Prendre RDV", "Mes RDV"]
+    assert [label for label, _ in payload["buttons"]] == ["Consultation", "Électrocardiogramme"]
     assert all(len(token.encode()) <= 64 for _, token in payload["buttons"])
 
 
@@ -323,7 +323,8 @@ def test_start_sends_the_notice_first_with_an_inline_keyboard(
     reply = user.send("/start")
     assert user.text.startswith("Cabinet des Lilas gère vos RDV")
     assert "https://example.org/confidentialite" in user.text
-    assert [label for label, _ in reply.buttons] == ["Prendre RDV", "Mes RDV"]
+    assert user.text.endswith("Pour quel type de RDV ?")  # a newcomer has nothing to list
+    assert [label for label, _ in reply.buttons] == ["Consultation", "Électrocardiogramme"]
     markup = reply.params["reply_markup"]["inline_keyboard"]
     assert all(len(row) == 1 for row in markup)  # one button per row
 
@@ -333,7 +334,6 @@ def test_a_full_booking_with_buttons_then_listed(
 ) -> None:
     user = User(client, api)
     user.send("/start")
-    user.press("Prendre RDV")
     assert "type" in user.text
     user.press("Consultation")
     slot_label, _ = user.last.buttons[0] if user.last else ("", "")
@@ -372,7 +372,7 @@ def test_a_press_is_answered_and_the_pressed_message_shows_a_menu_choice(
     client: FlaskClient, api: FakeBotAPI, worker: Worker
 ) -> None:
     user = User(client, api)
-    menu = user.send("/start")
+    menu = user.send("/menu")
     user.press("Prendre RDV")
     assert api.wait_for(lambda: api.sent("editMessageText", chat_id=user.chat_id))
     [answer] = api.sent("answerCallbackQuery")
@@ -402,7 +402,7 @@ def test_an_old_button_says_the_choice_expired_and_shows_the_current_menu(
     client: FlaskClient, api: FakeBotAPI, worker: Worker
 ) -> None:
     user = User(client, api)
-    menu = user.send("/start")
+    menu = user.send("/menu")
     user.press("Prendre RDV")
     stale = next(t for label, t in menu.buttons if label == "Mes RDV")
     user._next_reply(user.press_update(stale, message=menu))
@@ -413,9 +413,9 @@ def test_an_old_button_says_the_choice_expired_and_shows_the_current_menu(
 @pytest.mark.parametrize(
     ("code", "expected"),
     [
-        ("en", "What would you like to do?"),
-        ("de", "What would you like to do?"),
-        ("fr-FR", "Que souhaitez-vous faire ?"),
+        ("en", "What kind of appointment?"),
+        ("de", "What kind of appointment?"),
+        ("fr-FR", "Pour quel type de RDV ?"),
     ],
 )
 def test_the_language_comes_from_the_telegram_client(
@@ -666,7 +666,7 @@ def test_polling_feeds_updates_to_the_same_handling(
     threading.Timer(0.5, stop.set).start()
     assert asyncio.run(poll_updates(runtime, _bot(runtime), stop, timeout=0)) == 1
     assert api.sent("deleteWebhook")
-    assert json.dumps(payloads(runtime)[0]).count("Prendre RDV") == 1
+    assert json.dumps(payloads(runtime)[0]).count("Pour quel type de RDV") == 1
 
 
 # ---------------------------------------------------------------- practitioners, end to end
@@ -722,8 +722,8 @@ VOICE = {"file_id": "AwAC", "file_unique_id": "AgAE", "duration": 3}
 def test_a_caption_is_read_as_text(client: FlaskClient, api: FakeBotAPI, worker: Worker) -> None:
     user = User(client, api)
     user.send("/start")
-    reply = user._next_reply(_message(user, photo=PHOTO, caption="1"))
-    assert reply.params["text"] == "Pour quel type de RDV ?"
+    reply = user._next_reply(_message(user, photo=PHOTO, caption="1"))  # Consultation
+    assert reply.params["text"] == "Prochains créneaux avec Dr Anne Roux:"
 
 
 @pytest.mark.parametrize(
@@ -740,7 +740,7 @@ def test_media_get_a_short_text_only_answer(
     assert (
         reply.params["text"] == "Désolé, je ne lis que le texte. Écrivez ou choisissez ci-dessous:"
     )
-    assert [label for label, _ in reply.buttons] == ["Prendre RDV", "Mes RDV"]
+    assert [label for label, _ in reply.buttons] == ["Consultation", "Électrocardiogramme"]
 
 
 @pytest.mark.parametrize("chat_type", ["group", "supergroup"])
