@@ -91,6 +91,11 @@ class Context(Protocol):
         each, so that none outgrows an SMS budget however many appointments there are."""
         ...
 
+    def fits(self, reply: Reply, segments: int) -> bool:
+        """Whether `reply`, rendered for this sender, keeps within `segments` SMS segments
+        (always true off SMS, where there is no segment to pay)."""
+        ...
+
 
 # ---------------------------------------------------------------- effects
 
@@ -404,7 +409,7 @@ class Engine:
             return outcome
         notice = notice_text(ctx.practice, inbound.channel)
         first, *rest = outcome.replies
-        if 0 < len(first.choices) <= 3 and not first.shorter:
+        if 0 < len(first.choices) <= NOTICE_JOINS and not first.shorter:
             replies = [replace(first, texts=(notice, *first.texts)), *rest]
         else:
             replies = [Reply((notice,)), first, *rest]
@@ -484,6 +489,7 @@ def notice_params(practice: Practice) -> dict[str, Any]:
 
 
 NOTICE_CHANNELS = ("sms", "telegram", "console")
+NOTICE_JOINS = 3  # the notice opens a reply of at most this many choices, else goes alone
 
 
 def notice_text(practice: Practice, channel: str) -> Text:

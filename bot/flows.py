@@ -7,6 +7,8 @@ performs I/O.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.account import (
     kw_data,
     kw_erase,
@@ -41,19 +43,31 @@ from bot.booking import (
     start_booking,
 )
 from bot.dialog import menu, unexpected
-from bot.engine import Engine, Handler, Outcome, Step
+from bot.engine import NOTICE_JOINS, Engine, Handler, Outcome, Step, notice_text
 from bot.intent import free_text
 from bot.states import State
 
 __all__ = ["HANDLERS", "KEYWORD_HANDLERS", "build_engine", "slot_taken"]
 
 
+FIRST_REPLY_SEGMENTS = 2  # the first reply, notice included, by SMS
+
+
 def greet(step: Step) -> Outcome:
     """A greeting: a sender who has never given a name (so has no appointment to list or
-    move) is asked the type at once, one SMS fewer than the menu; others get the menu."""
-    if step.ctx.patient.name is None:
-        return start_booking(step)
-    return menu(step)
+    move) is asked the type at once, one SMS fewer than the menu, when that question and
+    the notice still owed fit the first reply's budget; others get the menu."""
+    if step.ctx.patient.name is not None:
+        return menu(step)
+    outcome = start_booking(step)
+    first = outcome.replies[0]
+    if step.ctx.patient.notice_version != step.practice.notice_version:
+        first = replace(
+            first, texts=(notice_text(step.practice, step.inbound.channel), *first.texts)
+        )
+    if len(first.choices) > NOTICE_JOINS or not step.ctx.fits(first, FIRST_REPLY_SEGMENTS):
+        return menu(step)
+    return outcome
 
 
 def on_menu(step: Step) -> Outcome:

@@ -17,8 +17,12 @@ from xml.sax.saxutils import escape
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
 
-from bot.gsm import to_gsm7, truncate_to_segments
-from bot.messages import Inbound, Rendered, Text
+from bot.dialog import MENU_IDS
+from bot.engine import notice_text
+from bot.gsm import segments, to_gsm7, truncate_to_segments
+from bot.i18n import Catalogs
+from bot.messages import Choice, Inbound, Rendered, Reply, Text
+from bot.practice import LANGUAGES, Practice
 from channels.runtime import Runtime
 from store.address import AddressError
 from store.models import utcnow
@@ -46,6 +50,19 @@ def sms_text(texts: Iterable[str]) -> str:
 def render(replies: Iterable[Rendered]) -> list[str]:
     """The SMS bodies of a turn, one per reply, choices as `N. label` lines."""
     return [body for r in replies if (body := sms_text([r.as_lines()]))]
+
+
+def first_reply_segments(practice: Practice, catalogs: Catalogs) -> dict[str, int]:
+    """The SMS segments of a newcomer's first reply at its shortest (the short notice and
+    the menu), per language: what `creneau check` holds to the budget of two."""
+    menu = Reply(
+        (notice_text(practice, "sms"), Text("menu.prompt")),
+        tuple(Choice(cid, Text(f"choice.{cid}")) for cid in MENU_IDS),
+    )
+    return {
+        lang: segments(sms_text([catalogs.render(menu, lang, practice.tz).as_lines()]))
+        for lang in LANGUAGES
+    }
 
 
 def twiml(bodies: Iterable[str]) -> Response:

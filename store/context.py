@@ -13,7 +13,10 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from bot.engine import AppointmentView, PatientView
-from bot.messages import Moment, Text
+from bot.gsm import segments as count_segments
+from bot.gsm import to_gsm7
+from bot.i18n import Catalogs
+from bot.messages import Moment, Reply, Text
 from bot.practice import Practice
 from bot.slots import BusyLookup, Interval
 from store import audit
@@ -102,8 +105,12 @@ class StoreContext:
         now: datetime,
         patient: PatientRow,
         address: str,
+        catalogs: Catalogs | None = None,
+        channel: str = "console",
     ) -> None:
         self._tx = tx
+        self.catalogs = catalogs
+        self.channel = channel
         self.raw = tx.raw if isinstance(tx, TurnTransaction) else Raw(tx)
         self.practice = practice
         self.vault = vault
@@ -149,6 +156,14 @@ class StoreContext:
 
     def upcoming(self) -> Sequence[AppointmentView]:
         return self._upcoming
+
+    def fits(self, reply: Reply, segments: int) -> bool:
+        """By SMS, whether the reply as the patient would receive it (folded to GSM-7, its
+        choices as numbered lines) keeps within `segments`; elsewhere always."""
+        if self.channel != "sms" or self.catalogs is None:
+            return True
+        rendered = self.catalogs.render(reply, self.row.lang, self.practice.tz)
+        return count_segments(to_gsm7(rendered.as_lines())) <= segments
 
     @cached_property
     def _upcoming(self) -> list[AppointmentView]:

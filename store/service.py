@@ -343,7 +343,9 @@ class Assistant:
     def _step(self, tx: DbTurn, inbound: Inbound, patient: PatientRow, address: str) -> Turn:
         now = self.clock()
         conv = self._conversation(tx, patient, now)
-        ctx = StoreContext(tx, self.practice, self.vault, now, patient, address)
+        ctx = StoreContext(
+            tx, self.practice, self.vault, now, patient, address, self.catalogs, inbound.channel
+        )
         outcome = self.engine.handle(conv, inbound, ctx)
         outcome = self._apply(tx, outcome, patient, ctx, conv, inbound)
         erased = any(isinstance(e, EraseMe) for e in outcome.effects)

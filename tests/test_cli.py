@@ -26,6 +26,25 @@ def test_check_ok_and_errors(tmp_path):
     assert "practice.timezone" in result.output and "Europe/Paris" in result.output
 
 
+def test_check_warns_when_a_newcomers_first_sms_outgrows_two_segments(tmp_path):
+    """The first SMS (notice and menu) grows with the practice's name, contact and link:
+    `check` says which language goes over the budget and what to shorten."""
+    runner = CliRunner()
+    ok = runner.invoke(main, ["check", str(EXAMPLE)])
+    assert ok.exit_code == 0 and "warning" not in ok.output
+    long = tmp_path / "long.toml"
+    long.write_text(
+        EXAMPLE.read_text().replace(
+            'name = "Cabinet des Lilas"', 'name = "Maison de santé Saint-Exupéry"'
+        )
+    )
+    result = runner.invoke(main, ["check", str(long)])
+    assert result.exit_code == 0 and "OK (Maison de santé Saint-Exupéry" in result.output
+    assert "first SMS (privacy notice and menu) takes 3 segments in en" in result.output
+    assert "in fr" not in result.output  # the French one still fits
+    assert "shorten [practice] name (29 characters)" in result.output
+
+
 def test_keys_generate_prints_settings_format():
     out = CliRunner().invoke(main, ["keys", "generate"]).output
     lines = dict(line.split("=", 1) for line in out.strip().splitlines())

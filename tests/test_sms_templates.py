@@ -367,3 +367,44 @@ def test_a_first_message_with_an_intent_stays_within_two_segments(
         assert segments(body) <= 2 and "confidentialite" in body
     finally:
         rt.db.dispose()
+
+
+# ---------------------------------------------------------------- the greeting's first reply
+
+
+def _greeting(rt: Runtime, channel: str, sender: str, lang: str) -> list[str]:
+    assistant = rt.assistant
+    inbound = Inbound(
+        channel, sender, "Bonjour", assistant.clock(), message_id=uuid.uuid4().hex, lang_hint=lang
+    )
+    return render(assistant.handle(inbound).replies)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_greeting_asks_the_type_only_when_it_fits_the_first_reply(
+    tmp_path: Path, lang: str
+) -> None:
+    """A newcomer's greeting asks the type at once when notice and types fit two segments
+    (the example practice); with a long type label it shows the menu by SMS instead,
+    within the budget, and still the types on Telegram (no segment to pay there)."""
+    example = _runtime(tmp_path / "example", PRACTICE_FILE)
+    long_file = tmp_path / "long.toml"
+    long_file.write_text(
+        PRACTICE_FILE.read_text(encoding="utf-8")
+        .replace('fr = "Consultation"', 'fr = "Consultation de médecine générale"')
+        .replace('en = "Consultation"', 'en = "General practice consultation"'),
+        encoding="utf-8",
+    )
+    long = _runtime(tmp_path / "long", long_file)
+    try:
+        types = "Pour quel type de RDV ?" if lang == "fr" else "What kind of appointment?"
+        menu = "1. Prendre RDV" if lang == "fr" else "1. Book"
+        [first] = _greeting(example, "sms", "+33612345678", lang)
+        assert types in first and segments(first) == 2
+        [first] = _greeting(long, "sms", "+33612345678", lang)
+        assert menu in first and types not in first and segments(first) <= 2
+        [tg] = _greeting(long, "telegram", "424242", lang)
+        assert tg.startswith(long.practice.name) and types in tg
+    finally:
+        example.db.dispose()
+        long.db.dispose()

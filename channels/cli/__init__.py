@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from bot.practice import Practice
 from bot.practice_file import PracticeError, load_practice
 from channels.cli import backup, data, db, desk, doctor, practitioner, telegram
 from channels.cli._common import (
@@ -67,6 +68,26 @@ def check(file: str | None) -> None:
         f"{path}: OK ({practice.name}: {len(practice.practitioners)} practitioner(s), "
         f"{len(practice.consultation_types)} consultation type(s))"
     )
+    _warn_first_sms(path, practice)
+
+
+FIRST_SMS_BUDGET = 2
+
+
+def _warn_first_sms(path: str, practice: Practice) -> None:
+    """A warning (not an error) when a newcomer's first SMS outgrows two segments."""
+    from bot.i18n import Catalogs
+    from channels.sms import first_reply_segments
+
+    for lang, count in first_reply_segments(practice, Catalogs()).items():
+        if count > FIRST_SMS_BUDGET:
+            click.echo(
+                f"{path}: warning: a newcomer's first SMS (privacy notice and menu) takes "
+                f"{count} segments in {lang}, the budget is {FIRST_SMS_BUDGET}: shorten "
+                f"[practice] name ({len(practice.name)} characters), contact or "
+                "privacy_notice_url",
+                err=True,
+            )
 
 
 @main.group()
