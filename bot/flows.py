@@ -62,12 +62,11 @@ def greet(step: Step) -> Outcome:
     outcome = start_booking(step)
     first = outcome.replies[0]
     if step.ctx.patient.notice_version != step.practice.notice_version:
-        first = replace(
-            first, texts=(notice_text(step.practice, step.inbound.channel), *first.texts)
-        )
-    if len(first.choices) > NOTICE_JOINS or not step.ctx.fits(first, FIRST_REPLY_SEGMENTS):
-        return menu(step)
-    return outcome
+        if len(first.choices) > NOTICE_JOINS:  # the notice would go alone: one SMS more
+            return menu(step)
+        notice = notice_text(step.practice, step.inbound.channel)
+        first = replace(first, texts=(notice, *first.texts))
+    return outcome if step.ctx.fits(first, FIRST_REPLY_SEGMENTS) else menu(step)
 
 
 def on_menu(step: Step) -> Outcome:

@@ -408,3 +408,34 @@ def test_a_greeting_asks_the_type_only_when_it_fits_the_first_reply(
     finally:
         example.db.dispose()
         long.db.dispose()
+
+
+SHORT_TYPE = """
+[[consultation_types]]
+id = "{id}"
+label = {{ fr = "{id}", en = "{id}" }}
+duration_minutes = 20
+practitioners = ["roux"]
+requires_preparation = false
+"""
+
+
+@pytest.mark.parametrize("channel", ["sms", "telegram"])
+def test_a_greeting_shows_the_menu_when_the_types_would_push_the_notice_alone(
+    tmp_path: Path, channel: str
+) -> None:
+    """Four types or more would send the notice as a message of its own: the newcomer's
+    greeting shows the menu with it instead; once the notice is delivered, the types."""
+    many = tmp_path / "many.toml"
+    extra = "".join(SHORT_TYPE.format(id=name) for name in ("vaccin", "suivi"))
+    many.write_text(PRACTICE_FILE.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    rt = _runtime(tmp_path, many)
+    sender = "+33612345678" if channel == "sms" else "424242"
+    try:
+        [first] = _greeting(rt, channel, sender, "fr")
+        assert first.startswith(rt.practice.name) and "Que souhaitez-vous faire ?" in first
+        assert "Pour quel type" not in first
+        [again] = _greeting(rt, channel, sender, "fr")
+        assert again.startswith("Pour quel type de RDV ?") and "4. suivi" in again
+    finally:
+        rt.db.dispose()
