@@ -188,7 +188,7 @@ _NOT_NAME_TEXT = """
     thursday friday saturday sunday matin apres-midi soir morning afternoon evening pour
     avec est suis c'est is am name nom prenom quoi pourquoi comment quand what why how
     when consultation creneau heure heures dispo disponible ok d'accord rien nothing pas
-    not semaine prochaine prochain suivant suivante week next month mois quand whenever
+    not semaine prochaine prochain suivant suivante week next month mois whenever
     asap jour jours dans"""
 _NOT_NAME_WORDS = frozenset(_NOT_NAME_TEXT.split())
 

@@ -60,7 +60,7 @@ def first_reply_segments(practice: Practice, catalogs: Catalogs) -> dict[str, in
         tuple(Choice(cid, Text(f"choice.{cid}")) for cid in MENU_IDS),
     )
     return {
-        lang: segments(sms_text([catalogs.render(menu, lang, practice.tz).as_lines()]))
+        lang: segments(to_gsm7(catalogs.render(menu, lang, practice.tz).as_lines()))
         for lang in LANGUAGES
     }
 
