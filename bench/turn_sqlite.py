@@ -4,7 +4,8 @@ Both servers run side by side (gunicorn, the same settings), and the floor is me
 again right before each of Créneau's phases, so each ratio compares two runs a few
 seconds apart on this shared machine. Patients are walked in-process into the state a
 phase needs (`bench.walk`) on the same database file and keys as the server:
-- first contact: new numbers say "Bonjour" (notice and the type question);
+- first contact: new numbers say "Bonjour" (the notice and the menu: the bench practice has more
+  types than follow the notice in one SMS);
 - slot choice: patients at the slot list of the slot they asked for choose it;
 - confirmation: patients at the confirmation question say yes, each for a distinct slot.
 The confirmation phase reuses the slot phase's patients (each has a slot of its own).
@@ -30,7 +31,7 @@ from bench.turn_plan import Patient, Patients, Signer, strangers
 
 FLOOR_MARKER = "Bien recu"
 NOTICE_MARKER = "Droits: INFO"
-TYPES_MARKER = "Pour quel type de RDV"
+MENU_MARKER = "Que souhaitez-vous faire"
 NAME_MARKER = "quel nom"
 BOOKED_MARKER = "RDV confirm"
 
@@ -76,17 +77,17 @@ class SqliteRun:
     # ------------------------------------------------------------ Créneau's phases
 
     def first_contact(self) -> Phase:
-        """New numbers say Bonjour: the notice and the type question, a patient row each."""
+        """New numbers say Bonjour: the notice and the menu, a patient row each."""
         args, url = self.args, self.env["DATABASE_URL"]
         floor = self.floor(args.seconds)
         load(self.port, strangers(args.max_rate * args.warm, next(self.numbers)), args, args.warm)
         before = tally.rows(url, "patient")
         requests = strangers(args.max_rate * args.seconds, next(self.numbers))
-        turns = load(self.port, requests, args, args.seconds, [NOTICE_MARKER, TYPES_MARKER])
+        turns = load(self.port, requests, args, args.seconds, [NOTICE_MARKER, MENU_MARKER])
         created = tally.rows(url, "patient") - before
         checks = [
             answered(turns, NOTICE_MARKER, "held the notice"),
-            answered(turns, TYPES_MARKER, "asked the type"),
+            answered(turns, MENU_MARKER, "held the menu"),
             f"{created} patients created (wrk read {turns.requests} answers, made "
             f"{sum(turns.sent)} requests)" + ("" if within(created, turns) else NOT_EXPECTED),
             self.floor_check(floor),

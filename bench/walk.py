@@ -90,9 +90,10 @@ def asks_confirmation(p: Patient, reply: str) -> None:
 
 
 def greets(p: Patient, reply: str) -> None:
-    """A first contact: the notice, then the type question."""
-    if "Droits: INFO" not in reply or "Pour quel type de RDV" not in reply:
-        raise Mismatch(f"expected the notice and the type question: {reply[:120]!r}")
+    """A first contact: the notice, then the menu (the bench practice has a type per
+    practitioner, too many to follow the notice in one SMS, so a greeting shows the menu)."""
+    if "Droits: INFO" not in reply or "Que souhaitez-vous faire" not in reply:
+        raise Mismatch(f"expected the notice and the menu: {reply[:120]!r}")
 
 
 def confirms(p: Patient, reply: str) -> None:
