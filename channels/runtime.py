@@ -69,8 +69,10 @@ GC_THRESHOLDS = (50_000, 20, 50)
 def settle(runtime: Runtime) -> None:
     """Before a web process serves: build what every turn uses (store, engine, catalogs,
     locale data) and move it out of the garbage collector's sight (`gc.freeze`), so a
-    turn's cost is its own work rather than re-walking these objects (~20 % of a turn)."""
+    turn's cost is its own work rather than re-walking these objects (~20 % of a turn);
+    on SQLite, checkpoint the WAL in the background rather than in a turn."""
     runtime.assistant  # noqa: B018  (the store, the engine, the practice, the catalogs)
+    runtime.db.checkpoint_in_background()  # SQLite: no turn pays a checkpoint
     for lang in runtime.catalogs.languages:
         runtime.catalogs.text(Text("menu.prompt"), lang, runtime.practice.tz)
         runtime.catalogs.moment(utcnow(), "slot", lang, runtime.practice.tz)

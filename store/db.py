@@ -28,6 +28,7 @@ from store import (
     constraints,  # noqa: F401  (PostgreSQL-only DDL on create_all)
     models,  # noqa: F401  (registers the tables)
 )
+from store.checkpoint import Checkpointer
 from store.gate import WriteGate
 from store.raw import Raw
 
@@ -156,6 +157,7 @@ class Database:
         self._writer = self.engine.execution_options(creneau_immediate=True)
         file = self.url.database if self.url.database not in (None, "", ":memory:") else None
         self._gate = WriteGate(file) if self.is_sqlite and file else None
+        self._checkpointer: Checkpointer | None = None
 
     def _ensure_dir(self) -> None:
         db = self.url.database
@@ -189,6 +191,8 @@ class Database:
             with self._turn() as turn:
                 yield turn
             return
+        if self._checkpointer is not None:
+            self._checkpointer.ensure_running()
         with self._gate.held(self.timeouts.lock_ms / 1000), self._turn() as turn:
             yield turn
 
@@ -267,7 +271,17 @@ class Database:
                 _tune_postgres(self._health, quick)
         return self._health
 
+    def checkpoint_in_background(self) -> None:
+        """SQLite file: from the next turn on, a thread of this process keeps the WAL short
+        (store.checkpoint), so no turn pays a checkpoint. For web processes, which take
+        turns all day; elsewhere SQLite's own checkpoint is enough."""
+        file = self.url.database
+        if self.is_sqlite and self._gate is not None and file and self._checkpointer is None:
+            self._checkpointer = Checkpointer(file)
+
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
         if self._health is not None:
             self._health.dispose()
