@@ -44,9 +44,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--headroom",
         type=float,
-        default=1.5,
+        default=2.5,
         help="prepared patients cover this many times the expected rate (raise it if a "
-        "run stops because its requests ran out)",
+        "run stops because its requests ran out, lower it if the slots run out)",
     )
     parser.add_argument(
         "--max-rate",
