@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 import click
+from sqlmodel import Session
 
 from channels.cli._common import actor, operator_option, runtime
 from store import audit
@@ -27,7 +28,7 @@ from store.desk import (
     reset_second_factor,
     set_password,
 )
-from store.models import utcnow
+from store.models import DeskUser, utcnow
 
 
 @click.group()
@@ -115,9 +116,7 @@ def disable(email: str) -> None:
     rt = runtime()
     who = actor(rt)
     with rt.db.write() as session:
-        found = find_user(session, rt.practice.id, email)
-        if found is None:
-            raise click.ClickException("no desk user with this e-mail")
+        found = _user(session, rt.practice.id, email)
         disable_user(session, found, utcnow())
         audit.record(session, rt.practice.id, who, "desk_user_disable", found.id)
     click.echo(f"{found.email}: disabled")
@@ -131,9 +130,7 @@ def enable(email: str) -> None:
     rt = runtime()
     who = actor(rt)
     with rt.db.write() as session:
-        found = find_user(session, rt.practice.id, email)
-        if found is None:
-            raise click.ClickException("no desk user with this e-mail")
+        found = _user(session, rt.practice.id, email)
         enable_user(session, found)
         audit.record(session, rt.practice.id, who, "desk_user_enable", found.id)
     click.echo(f"{found.email}: enabled")
@@ -147,9 +144,7 @@ def reset_2fa(email: str) -> None:
     rt = runtime()
     who = actor(rt)
     with rt.db.write() as session:
-        found = find_user(session, rt.practice.id, email)
-        if found is None:
-            raise click.ClickException("no desk user with this e-mail")
+        found = _user(session, rt.practice.id, email)
         enrolment = reset_second_factor(session, rt.vault, rt.practice, found)
         audit.record(session, rt.practice.id, who, "desk_user_reset_2fa", found.id)
     click.echo(f"{found.email}: new second factor.")
@@ -166,11 +161,17 @@ def reset_password(email: str) -> None:
     password = _password()
     try:
         with rt.db.write() as session:
-            found = find_user(session, rt.practice.id, email)
-            if found is None:
-                raise click.ClickException("no desk user with this e-mail")
+            found = _user(session, rt.practice.id, email)
             set_password(session, found, password)
             audit.record(session, rt.practice.id, who, "desk_user_reset_password", found.id)
     except DeskUserError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{found.email}: new password set.")
+
+
+def _user(session: Session, practice_id: str, email: str) -> DeskUser:
+    """The practice's desk user with this e-mail, or a one-line refusal."""
+    found = find_user(session, practice_id, email)
+    if found is None:
+        raise click.ClickException("no desk user with this e-mail")
+    return found

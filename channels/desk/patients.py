@@ -112,43 +112,43 @@ def patients() -> Any:
 @staff_only
 def patient(patient_id: str) -> Any:
     """What is held about the patient, and the actions on it."""
-    rt = runtime()
-    with rt.db.write() as db_session:
-        row = _patient_or_404(db_session, patient_id)
-        data = _export(db_session, row)
-        audit.record(db_session, rt.practice.id, actor(), "desk_patient_view", row.id)
-    name = (data.get("patient") or {}).get("name") or t("common.no_name")
-    return render(
-        "desk/patient.html",
-        patient_id=patient_id,
-        name=name,
-        data=data,
-        printable=False,
-        stamp=None,
-    )
+    data = _audited_export(patient_id, "desk_patient_view")
+    return _record_page(patient_id, data, stamp=None)
 
 
 @bp.get("/patients/<patient_id>/export")
 @staff_only
 def patient_export(patient_id: str) -> Any:
     """The readable export, to print or send to the patient (an audited access)."""
-    rt = runtime()
-    with rt.db.write() as db_session:
-        row = _patient_or_404(db_session, patient_id)
-        data = _export(db_session, row)
-        audit.record(db_session, rt.practice.id, actor(), "desk_patient_export", row.id, "html")
+    data = _audited_export(patient_id, "desk_patient_export", "html")
     stamp = t(
         "export.intro",
         date=i18n.when(now(), "stamp", lang(), practice().tz),
         practice=practice().name,
     )
+    return _record_page(patient_id, data, stamp=stamp)
+
+
+def _audited_export(patient_id: str, action: str, detail: str | None = None) -> dict[str, Any]:
+    """Everything held about the patient, read and audited in one transaction (404 if
+    the patient is not the practice's)."""
+    rt = runtime()
+    with rt.db.write() as db_session:
+        row = _patient_or_404(db_session, patient_id)
+        data = _export(db_session, row)
+        audit.record(db_session, rt.practice.id, actor(), action, row.id, detail)
+    return data
+
+
+def _record_page(patient_id: str, data: dict[str, Any], stamp: str | None) -> Any:
+    """The patient's record; with a stamp, its printable export."""
     name = (data.get("patient") or {}).get("name") or t("common.no_name")
     return render(
         "desk/patient.html",
         patient_id=patient_id,
         name=name,
         data=data,
-        printable=True,
+        printable=stamp is not None,
         stamp=stamp,
     )
 
@@ -157,11 +157,7 @@ def patient_export(patient_id: str) -> Any:
 @staff_only
 def patient_export_json(patient_id: str) -> Any:
     """The same export as JSON, to hand over (portability)."""
-    rt = runtime()
-    with rt.db.write() as db_session:
-        row = _patient_or_404(db_session, patient_id)
-        data = _export(db_session, row)
-        audit.record(db_session, rt.practice.id, actor(), "desk_patient_export", row.id, "json")
+    data = _audited_export(patient_id, "desk_patient_export", "json")
     body = json.dumps(data, ensure_ascii=False, indent=2)
     return Response(
         body,
