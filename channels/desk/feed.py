@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from icalendar import Calendar, Event
 
+from bot.practice import Practitioner
 from channels.desk import i18n
 from channels.desk.base import (
     access,
@@ -118,10 +119,7 @@ def calendar_page() -> Any:
 @bp.post("/calendar")
 def calendar_create() -> Any:
     """A new secret address (the old one stops working); shown once."""
-    form = FeedForm(request.form)
-    doctor = practitioner_or_404(form.practitioner.data)
-    if not access().manages_feed_of(doctor.id):
-        abort(403)
+    form, doctor = _feed_form()
     rt = runtime()
     with rt.db.write() as db_session:
         token = create_feed(db_session, rt.practice, doctor.id, bool(form.initials.data), now())
@@ -140,13 +138,20 @@ def calendar_create() -> Any:
 @bp.post("/calendar/revoke")
 def calendar_revoke() -> Any:
     """Revoke the address: it answers 404 from now on."""
-    form = FeedForm(request.form)
-    doctor = practitioner_or_404(form.practitioner.data)
-    if not access().manages_feed_of(doctor.id):
-        abort(403)
+    _, doctor = _feed_form()
     rt = runtime()
     with rt.db.write() as db_session:
         revoke_feed(db_session, rt.practice.id, doctor.id)
         audit.record(db_session, rt.practice.id, actor(), "calendar_feed_revoke", doctor.id)
     flash(t("feed.revoked"), "ok")
     return redirect(url_for("desk.calendar_page", practitioner=doctor.id), 303)
+
+
+def _feed_form() -> tuple[FeedForm, Practitioner]:
+    """The posted form and the practitioner it names, if this user manages their feed
+    (404 for an unknown practitioner, 403 for another's)."""
+    form = FeedForm(request.form)
+    doctor = practitioner_or_404(form.practitioner.data)
+    if not access().manages_feed_of(doctor.id):
+        abort(403)
+    return form, doctor
