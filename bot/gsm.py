@@ -209,9 +209,12 @@ def segments(text: str) -> int:
     """Number of SMS segments billed for ``text`` (an empty SMS still costs one)."""
     if "\r" not in text and not _NON_GSM.search(text):
         # GSM-7 without CR: every character is a cluster of its own, no need to find them
-        septets = len(text) + len(_EXTENDED.findall(text))
+        extended = len(_EXTENDED.findall(text))
+        septets = len(text) + extended
         if septets <= GSM7_SEGMENT:
             return 1
+        if not extended:  # one septet per character: nothing can straddle two segments
+            return -(-septets // GSM7_CONCAT_SEGMENT)
         return _pack([2 if c in GSM7_EXTENDED else 1 for c in text], GSM7_CONCAT_SEGMENT)
     units = _units(text)
     single, concat = (

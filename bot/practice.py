@@ -128,11 +128,21 @@ class Practice:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @cached_property
+    def _by_id(self) -> tuple[dict[str, Practitioner], dict[str, ConsultationType]]:
+        """Practitioners and types by id (a turn looks them up a dozen times)."""
+        return (
+            {p.id: p for p in self.practitioners},
+            {t.id: t for t in self.consultation_types},
+        )
+
     def practitioner(self, pid: str) -> Practitioner:
-        return next(p for p in self.practitioners if p.id == pid)
+        """The practitioner with this id (KeyError for an unknown one)."""
+        return self._by_id[0][pid]
 
     def ctype(self, tid: str) -> ConsultationType:
-        return next(t for t in self.consultation_types if t.id == tid)
+        """The consultation type with this id (KeyError for an unknown one)."""
+        return self._by_id[1][tid]
 
     def is_closed(self, day: date) -> bool:
         return any(day in r for r in self.closed)

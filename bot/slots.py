@@ -40,7 +40,7 @@ def _duration(minutes: int) -> timedelta:
 def _practitioner(practice: Practice, practitioner_id: str) -> Practitioner:
     try:
         return practice.practitioner(practitioner_id)
-    except StopIteration:
+    except KeyError:
         raise KeyError(f"unknown practitioner {practitioner_id!r}") from None
 
 

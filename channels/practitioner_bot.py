@@ -153,7 +153,7 @@ def handle(
         return None
     try:
         practice.practitioner(link.practitioner_id)
-    except StopIteration:  # removed from the practice file: the link no longer grants access
+    except KeyError:  # removed from the practice file: the link no longer grants access
         return None
     ctx = Ctx(runtime, session, link, now)
     action = COMMANDS.get(command, HELP)

@@ -38,7 +38,6 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     app = Flask("creneau")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["creneau"] = runtime
-    app.wsgi_app = BodyLimit(app.wsgi_app, MAX_BODY)  # type: ignore[method-assign]
     probe = HealthProbe(runtime)
     app.add_url_rule("/healthz", "healthz", probe.view)
     app.add_url_rule("/metrics", "metrics", _metrics_view(runtime))
@@ -46,6 +45,8 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     register_sms(app, runtime)
     register_telegram(app, runtime)
     register_desk(app, runtime)
+    # outermost, in front of the SMS fast path too: nothing reads a body over the limit
+    app.wsgi_app = BodyLimit(app.wsgi_app, MAX_BODY)  # type: ignore[method-assign]
     return app
 
 

@@ -119,7 +119,7 @@ def type_label(practice: Practice, type_id: str, lang: str) -> str:
     """The consultation type's label, or its id if the practice file no longer has it."""
     try:
         return practice.ctype(type_id).label_for(lang)
-    except StopIteration:
+    except KeyError:
         return type_id
 
 

@@ -144,7 +144,7 @@ def _check_type(practice: Practice, practitioner_id: str, type_id: str) -> int:
     try:
         ctype = practice.ctype(type_id)
         practice.practitioner(practitioner_id)
-    except StopIteration:
+    except KeyError:
         raise BookingError("type") from None
     if practitioner_id not in ctype.practitioners:
         raise BookingError("type")

@@ -234,7 +234,7 @@ def practitioner_name(practice: Practice, practitioner_id: str) -> str:
     """The practitioner's name, or the id when the practice file no longer has them."""
     try:
         return practice.practitioner(practitioner_id).name
-    except StopIteration:
+    except KeyError:
         return practitioner_id
 
 
@@ -242,7 +242,7 @@ def type_label(practice: Practice, type_id: str, lang: str) -> str:
     """The consultation type's label, or its id when the practice file no longer has it."""
     try:
         return practice.ctype(type_id).label_for(lang)
-    except StopIteration:
+    except KeyError:
         return type_id
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, event, inspect, pool, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
 from store import (
@@ -376,5 +376,10 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
-        immediate = conn.get_execution_options().get("creneau_immediate")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        statement = (
+            "BEGIN IMMEDIATE" if conn.get_execution_options().get("creneau_immediate") else "BEGIN"
+        )
+        try:  # on the driver itself: every turn begins here, SQLAlchemy adds nothing to it
+            conn.connection.driver_connection.execute(statement)
+        except sqlite3.Error as exc:  # raised as SQLAlchemy raises it ("database is locked")
+            raise DBAPIError.instance(statement, {}, exc, sqlite3.Error) from exc

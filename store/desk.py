@@ -92,7 +92,7 @@ def _check_role(practice: Practice, role: str, practitioner_id: str | None) -> N
     if practitioner_id:
         try:
             practice.practitioner(practitioner_id)
-        except StopIteration:
+        except KeyError:
             known = ", ".join(p.id for p in practice.practitioners)
             raise DeskUserError(
                 f"unknown practitioner {practitioner_id!r} (known: {known})"

@@ -53,7 +53,7 @@ def create_feed(
     session: Session, practice: Practice, practitioner_id: str, with_initials: bool, now: datetime
 ) -> str:
     """A new secret token for the practitioner's feed (an earlier one stops working)."""
-    practice.practitioner(practitioner_id)  # StopIteration for an unknown id
+    practice.practitioner(practitioner_id)  # KeyError for an unknown id
     revoke_feed(session, practice.id, practitioner_id)
     session.flush()
     token = secrets.token_urlsafe(32)

@@ -43,7 +43,7 @@ def create_link_code(
     session: Session, practice: Practice, practitioner_id: str, now: datetime
 ) -> str:
     """A new one-time code for a practitioner, valid CODE_TTL; earlier unused codes die."""
-    practice.practitioner(practitioner_id)  # StopIteration for an unknown id
+    practice.practitioner(practitioner_id)  # KeyError for an unknown id
     session.exec(
         delete(LinkCode).where(
             col(LinkCode.practice_id) == practice.id,
@@ -233,7 +233,7 @@ def add_block(
     now: datetime,
 ) -> Block:
     """Block [start, end) for a practitioner: no slot is offered inside it from now on."""
-    practice.practitioner(practitioner_id)  # StopIteration for an unknown id
+    practice.practitioner(practitioner_id)  # KeyError for an unknown id
     if not start < end or end <= now or end - start > MAX_BLOCK:
         raise BlockError("the period must end after it starts, in the future, within a year")
     block = Block(

@@ -28,7 +28,7 @@ def _practitioners(runtime: Runtime, pid: str | None) -> list[Practitioner]:
         return list(practice.practitioners)
     try:
         return [practice.practitioner(pid)]
-    except StopIteration:
+    except KeyError:
         known = ", ".join(p.id for p in practice.practitioners)
         raise click.BadParameter(f"unknown practitioner {pid!r} (known: {known})") from None
 

@@ -166,7 +166,7 @@ def practitioner_or_404(practitioner_id: str | None) -> Practitioner:
         return allowed[0]
     try:
         found = practice().practitioner(practitioner_id)
-    except StopIteration:
+    except KeyError:
         abort(404)
     if not access().may_see(found.id):
         abort(403)
