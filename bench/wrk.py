@@ -188,8 +188,10 @@ def run(
             path,
             "|".join(markers),
         ]
-        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return _result(out, shares, markers)
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"wrk failed ({done.returncode}): {done.stderr.strip()[-600:]}")
+    return _result(done.stdout, shares, markers)
 
 
 def _result(

@@ -13,6 +13,7 @@ import hashlib
 import ipaddress
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ VERSION_TABLE = "alembic_version"
 POSTGRES_DRIVER = "postgresql+psycopg"
 SECURE_SSLMODES = frozenset({"require", "verify-ca", "verify-full"})
 HEALTH_TIMEOUT_MS = 500
+WAL_SWITCH_POLL = 0.005  # seconds between two looks while another process makes a new file WAL
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,10 @@ class Database:
         """Create missing tables (development and tests); a migrated database is left alone."""
         if self.migrated():
             return
-        SQLModel.metadata.create_all(self.engine)
+        # one writing transaction (BEGIN IMMEDIATE on SQLite): processes starting together
+        # on a new file take turns instead of one failing with "database is locked"
+        with self._writer.begin() as conn:
+            SQLModel.metadata.create_all(conn)
 
     def migrated(self) -> bool:
         """Whether Alembic manages this schema (then only `creneau db upgrade` changes it)."""
@@ -362,13 +367,29 @@ def _tune_postgres(engine: Engine, timeouts: Timeouts) -> None:
         dbapi_conn.commit()
 
 
+def _wal(cur: sqlite3.Cursor, patience: float) -> None:
+    """Put the file in WAL mode (it stays so). SQLite's busy handler does not cover the
+    switch: processes opening a new file together find it locked while one of them
+    switches it, so they wait for that one (a few milliseconds) and find WAL done."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(WAL_SWITCH_POLL)
+
+
 def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        _wal(cur, busy_timeout_ms / 1000)
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA secure_delete=ON")  # deleted or overwritten cells are zeroed
