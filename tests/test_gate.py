@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -22,21 +23,12 @@ sys.stdin.readline()
 
 def test_another_process_holding_it_makes_a_turn_wait_then_give_up(tmp_path):
     gate = WriteGate(tmp_path / "db.sqlite3")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(gate.path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = holding(gate.path)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(GateTimeout), gate.held(0.2):
             pass
     finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(10)
+        release(holder)
     with gate.held(1):  # released with the process
         pass
     assert oct(gate.path.stat().st_mode & 0o777) == "0o600"
@@ -80,3 +72,95 @@ def test_a_thread_waits_no_longer_than_its_timeout(tmp_path):
         t.start()
         t.join(10)
     assert len(failed) == 1
+
+
+def holding(path) -> subprocess.Popen[str]:
+    """Another process holding the gate's file until its stdin gets a line."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def release(holder: subprocess.Popen[str]) -> None:
+    assert holder.stdin is not None
+    holder.stdin.write("\n")
+    holder.stdin.flush()
+    holder.wait(10)
+
+
+def test_a_waiting_turn_gets_the_gate_when_the_other_process_lets_go(tmp_path):
+    gate = WriteGate(tmp_path / "db.sqlite3")
+    holder = holding(gate.path)
+    got: list[bool] = []
+
+    def turn() -> None:
+        with gate.held(30):
+            got.append(True)
+
+    t = threading.Thread(target=turn)
+    t.start()
+    t.join(0.3)
+    assert got == []  # still waiting while the other process holds it
+    release(holder)
+    t.join(30)
+    assert got == [True]
+
+
+def test_a_wait_given_up_does_not_keep_the_gate_closed(tmp_path):
+    """The helper's late catch, with nobody left to take it, is let go: another process
+    then gets the gate, and so does this one."""
+    gate = WriteGate(tmp_path / "db.sqlite3")
+    holder = holding(gate.path)
+    with pytest.raises(GateTimeout), gate.held(0.1):
+        pass
+    release(holder)
+    other = WriteGate(tmp_path / "db.sqlite3")
+    taken = subprocess.run(
+        [sys.executable, "-c", TAKE, str(tmp_path / "db.sqlite3")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert taken.stdout.strip() == "ok", taken.stderr
+    with gate.held(20), pytest.raises(GateTimeout), other.held(0.1):
+        pass  # held by this process's gate: a second description waits, then gives up
+
+
+TAKE = """
+import sys
+from store.gate import WriteGate
+with WriteGate(sys.argv[1]).held(20):
+    print("ok")
+"""
+COUNT = """
+import sys
+from pathlib import Path
+from store.gate import WriteGate
+gate, counter = WriteGate(sys.argv[1]), Path(sys.argv[2])
+for _ in range(int(sys.argv[3])):
+    with gate.held(30):
+        counter.write_text(str(int(counter.read_text()) + 1))
+"""
+
+
+def test_processes_never_hold_it_together(tmp_path):
+    """Read-increment-write of a shared counter under the gate, from three processes at
+    once: no increment is lost."""
+    counter = tmp_path / "counter"
+    counter.write_text("0")
+    root = Path(__file__).resolve().parent.parent
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", COUNT, str(tmp_path / "db.sqlite3"), str(counter), "300"],
+            cwd=root,
+        )
+        for _ in range(3)
+    ]
+    assert [p.wait(120) for p in procs] == [0, 0, 0]
+    assert counter.read_text() == "900"
