@@ -119,6 +119,20 @@ class StoreContext:
         self.address = address
         self.name_unreadable = False
 
+    def moved(self, tx: TurnTransaction, patient: PatientRow) -> StoreContext:
+        """The same step's context on another transaction (a snapshot's step, applied in
+        the writing transaction) for the patient as that transaction read them."""
+        return StoreContext(
+            tx,
+            self.practice,
+            self.vault,
+            self.now,
+            patient,
+            self.address,
+            self.catalogs,
+            self.channel,
+        )
+
     @property
     def session(self) -> Session:
         """An ORM session in the turn's transaction, for what is not on the hot path."""

@@ -143,6 +143,9 @@ class Database:
                 echo=echo,
                 connect_args={"check_same_thread": False, "timeout": timeouts.lock_ms / 1000},
                 pool_timeout=max(1.0, timeouts.lock_ms / 1000),
+                # the connection used last, whose page cache is still valid (SQLite drops a
+                # connection's whole cache when another one has written since)
+                pool_use_lifo=True,
             )
             _tune_sqlite(self.engine, timeouts.lock_ms)
         else:
@@ -210,6 +213,33 @@ class Database:
                 turn.flush()
             finally:
                 turn.close()
+
+    @property
+    def gated(self) -> bool:
+        """Whether turns wait for the write gate (a SQLite file): then a turn is worth
+        working out on a snapshot first, so that the gate is held only for its writes."""
+        return self._gate is not None
+
+    @contextmanager
+    def snapshot(self) -> Iterator[TurnTransaction]:
+        """A read-only transaction shaped like a turn's (`raw`, `session` on demand), on a
+        SQLite file: it sees what was committed when it began, never waits for a writer,
+        and is rolled back. Its session never flushes (`TurnTransaction.wrote` tells what it
+        was given); a statement that changed a row is a bug, raised as SnapshotWrite (the
+        rollback undoes it). No PRAGMA query_only: switching it re-prepares every statement."""
+        with self.engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            changes = driver.total_changes
+            with conn.begin() as transaction:
+                turn = TurnTransaction(conn, read_only=True)
+                try:
+                    yield turn
+                finally:
+                    turn.close()
+                    transaction.rollback()
+            if driver.total_changes != changes:
+                raise SnapshotWrite()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -292,27 +322,48 @@ class Database:
             self._health.dispose()
 
 
-class TurnTransaction:
-    """One writing transaction: its connection, the driver's cursor, a session on demand."""
+class SnapshotWrite(RuntimeError):
+    """A statement changed a row inside a snapshot (rolled back): the caller's bug."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self) -> None:
+        super().__init__("a snapshot is read-only: a statement in it changed a row")
+
+
+class TurnTransaction:
+    """One turn's transaction: its connection, the driver's cursor, a session on demand.
+    Read-only for a snapshot (`Database.snapshot`), writing otherwise."""
+
+    def __init__(self, conn: Connection, read_only: bool = False) -> None:
         self.conn = conn
         self.raw = Raw(conn)
+        self.read_only = read_only
         self._session: Session | None = None
 
     @property
     def session(self) -> Session:
-        """An ORM session in this transaction (made on first use: most turns need none)."""
+        """An ORM session in this transaction (made on first use: most turns need none).
+        A snapshot's never flushes on its own."""
         if self._session is None:
             self._session = Session(
-                bind=self.conn, expire_on_commit=False, join_transaction_mode="rollback_only"
+                bind=self.conn,
+                expire_on_commit=False,
+                join_transaction_mode="rollback_only",
+                autoflush=not self.read_only,
             )
         return self._session
 
     @property
     def opened_session(self) -> Session | None:
-        """The session if one was made (its pending changes may need a flush)."""
-        return self._session
+        """The session whose pending changes queries must see (after a flush), if one was
+        made; none in a snapshot, which keeps changes pending until it is discarded."""
+        return None if self.read_only else self._session
+
+    @property
+    def wrote(self) -> bool:
+        """Whether something was given to the session to write (an audit event, say): in a
+        snapshot, a sign that the work must be done again in a writing transaction."""
+        session = self._session
+        return session is not None and bool(session.new or session.dirty or session.deleted)
 
     def flush(self) -> None:
         if self._session is not None:

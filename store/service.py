@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from bot.engine import (
@@ -110,6 +110,33 @@ class Turn:
 Enqueue = Callable[[Session, "Turn", str], None]
 
 
+@dataclass
+class Worked:
+    """One engine step for a patient: where it started, what it decided, the replies as
+    rendered in `lang` (the patient's language when it ran)."""
+
+    ctx: StoreContext
+    conv: Conversation
+    outcome: Outcome
+    replies: list[Rendered]
+    lang: str
+
+    def on(self, tx: DbTurn, patient: PatientRow) -> Worked:
+        """The same step, its effects to be applied in `tx` to `patient`."""
+        ctx = self.ctx.moved(tx, patient)
+        return Worked(ctx, self.conv, self.outcome, self.replies, self.lang)
+
+
+@dataclass
+class Plan:
+    """A step worked out on a snapshot: `row` is the patient's row as it read it (None
+    for a newcomer), `patient` the patient it ran for."""
+
+    row: PatientRow | None
+    patient: PatientRow
+    step: Worked
+
+
 class HasId(Protocol):
     """A patient as booking and cancelling need it: an ORM row or a turn's PatientRow."""
 
@@ -158,6 +185,9 @@ class Assistant:
     ) -> Turn:
         address = normalise(inbound.channel, inbound.sender, self.practice.phone_region)
         key = self._message_key(inbound)
+        plan = self._plan(inbound, address, key) if self.db.gated else None
+        if isinstance(plan, Turn):
+            return plan  # a message already answered: its reply again, nothing to write
         with self.db.turn() as tx:
             raw = tx.raw
             done = self._already_processed(raw, inbound, key)
@@ -165,8 +195,7 @@ class Assistant:
                 return done
             turn = self._limited(raw, inbound, address, limiter) if limiter else None
             if turn is None:
-                patient = self._patient(raw, inbound, address)
-                turn = self._step(tx, inbound, patient, address)
+                turn = self._dialog(tx, inbound, address, plan)
             self._record_processed(raw, inbound, key, turn)
             if enqueue is not None:
                 enqueue(tx.session, turn, address)
@@ -266,32 +295,24 @@ class Assistant:
             raw.dt(row[11]) if row[11] is not None else None,
         )
 
-    def _patient(self, raw: Raw, inbound: Inbound, address: str) -> PatientRow:
-        patient = self._known(raw, inbound, address)
-        if patient is not None:
-            return patient
+    def _newcomer(self, inbound: Inbound, address: str) -> PatientRow:
+        """A sender never seen, as a row not written yet."""
         row_id = new_id()
         sealed = self.vault.seal("patient", "address", row_id, address)
-        patient = PatientRow(
-            row_id,
-            self.practice.id,
-            inbound.channel,
-            sealed,
-            None,
-            self._first_lang(inbound),
-            None,
-            None,
-            False,
-            False,
-            None,
-            None,
-        )
+        lang = self._first_lang(inbound)
+        return PatientRow(
+            row_id, self.practice.id, inbound.channel, sealed, None, lang, None, None,
+            False, False, None, None,
+        )  # fmt: skip
+
+    def _insert(self, raw: Raw, patient: PatientRow, address: str) -> PatientRow:
+        """Write a newcomer's row."""
         values = {
-            "id": row_id,
+            "id": patient.id,
             "practice": self.practice.id,
-            "channel": inbound.channel,
-            "index": self.vault.address_index(self.practice.id, inbound.channel, address),
-            "address": sealed,
+            "channel": patient.channel,
+            "index": self.vault.address_index(self.practice.id, patient.channel, address),
+            "address": patient.address_enc,
             "lang": patient.lang,
             "now": raw.ts(self.clock()),
         }
@@ -340,26 +361,63 @@ class Assistant:
 
     # ------------------------------------------------------------ one step
 
-    def _step(self, tx: DbTurn, inbound: Inbound, patient: PatientRow, address: str) -> Turn:
+    def _plan(self, inbound: Inbound, address: str, key: str | None) -> Plan | Turn | None:
+        """On a SQLite file: the step worked out on a snapshot, outside the write gate (which
+        then waits only for the writes); a Turn for a message already answered; None when
+        the step had something to record on the way (an unreadable cell) or could not read."""
+        try:
+            with self.db.snapshot() as tx:
+                done = self._already_processed(tx.raw, inbound, key)
+                if done is not None:
+                    return done
+                row = self._known(tx.raw, inbound, address)
+                patient = replace(row) if row is not None else self._newcomer(inbound, address)
+                step = self._work(tx, inbound, patient, address)
+                if tx.wrote:
+                    return None
+        except SQLAlchemyError:
+            log.info("snapshot unavailable; the turn runs in its transaction")
+            return None
+        return Plan(row, patient, step)
+
+    def _dialog(self, tx: DbTurn, inbound: Inbound, address: str, plan: Plan | None) -> Turn:
+        """The dialog's turn in the writing transaction: the plan's step when the patient's
+        row is still the one it read (nobody else wrote to them meanwhile), else afresh."""
+        current = self._known(tx.raw, inbound, address)
+        if plan is not None and plan.row == current:
+            patient = (
+                current if current is not None else self._insert(tx.raw, plan.patient, address)
+            )
+            return self._conclude(tx, inbound, patient, plan.step.on(tx, patient))
+        if current is None:
+            current = self._insert(tx.raw, self._newcomer(inbound, address), address)
+        return self._conclude(tx, inbound, current, self._work(tx, inbound, current, address))
+
+    def _work(self, tx: DbTurn, inbound: Inbound, patient: PatientRow, address: str) -> Worked:
+        """One engine step for the patient, and its replies rendered (nothing written)."""
         now = self.clock()
         conv = self._conversation(tx, patient, now)
         ctx = StoreContext(
             tx, self.practice, self.vault, now, patient, address, self.catalogs, inbound.channel
         )
         outcome = self.engine.handle(conv, inbound, ctx)
-        outcome = self._apply(tx, outcome, patient, ctx, conv, inbound)
-        erased = any(isinstance(e, EraseMe) for e in outcome.effects)
-        if erased:
+        return Worked(ctx, conv, outcome, self._render(outcome, patient.lang), patient.lang)
+
+    def _conclude(self, tx: DbTurn, inbound: Inbound, patient: PatientRow, step: Worked) -> Turn:
+        """Apply the step's effects, save the conversation: the turn's replies."""
+        outcome = self._apply(tx, step.outcome, patient, step.ctx, step.conv, inbound)
+        if outcome is step.outcome and patient.lang == step.lang:
+            replies = step.replies
+        else:  # a slot taken meanwhile, or the patient chose another language
             replies = self._render(outcome, patient.lang)
+        if any(isinstance(e, EraseMe) for e in outcome.effects):
             return Turn(replies, None, patient.lang, erased=True, effects=outcome.effects)
         if outcome.silent:
             # silence (an opted-out patient's message, thanks by SMS): not a contact, nothing
             # to save, so ignored messages never push the retention deadline back
             return Turn([], patient.id, patient.lang)
-        self._save(tx.raw, patient, outcome.conv, now)
-        return Turn(
-            self._render(outcome, patient.lang), patient.id, patient.lang, effects=outcome.effects
-        )
+        self._save(tx.raw, patient, outcome.conv, step.ctx.now)
+        return Turn(replies, patient.id, patient.lang, effects=outcome.effects)
 
     def _render(self, outcome: Outcome, lang: str) -> list[Rendered]:
         return [self.catalogs.render(r, lang, self.practice.tz) for r in outcome.replies]
