@@ -105,6 +105,9 @@ class Turn:
     erased: bool = False
     limited: bool = False  # over the sender's rate limit: the dialog did not run
     effects: list[Effect] = field(default_factory=list)
+    # the replies sealed for the provider-id record (its row id, the sealed cell), when the
+    # step sealed them before the writing transaction
+    stored: tuple[str, bytes | None] | None = field(default=None, repr=False, compare=False)
 
 
 Enqueue = Callable[[Session, "Turn", str], None]
@@ -113,18 +116,20 @@ Enqueue = Callable[[Session, "Turn", str], None]
 @dataclass
 class Worked:
     """One engine step for a patient: where it started, what it decided, the replies as
-    rendered in `lang` (the patient's language when it ran)."""
+    rendered in `lang` (the patient's language when it ran), and what the writes will
+    need sealed: the new conversation, the replies for the provider-id record."""
 
     ctx: StoreContext
     conv: Conversation
     outcome: Outcome
     replies: list[Rendered]
     lang: str
+    conversation: bytes
+    stored: tuple[str, bytes | None]
 
     def on(self, tx: DbTurn, patient: PatientRow) -> Worked:
         """The same step, its effects to be applied in `tx` to `patient`."""
-        ctx = self.ctx.moved(tx, patient)
-        return Worked(ctx, self.conv, self.outcome, self.replies, self.lang)
+        return replace(self, ctx=self.ctx.moved(tx, patient))
 
 
 @dataclass
@@ -253,12 +258,7 @@ class Assistant:
     def _record_processed(self, raw: Raw, inbound: Inbound, key: str | None, turn: Turn) -> None:
         if key is None:
             return
-        row_id = new_id()
-        reply_enc = None
-        if turn.replies:
-            reply_enc = self.vault.seal_json(
-                "processed_message", "reply", row_id, [r.to_dict() for r in turn.replies]
-            )
+        row_id, reply_enc = turn.stored or self._sealed_reply(turn.replies)
         values = {
             "id": row_id,
             "practice": self.practice.id,
@@ -269,6 +269,16 @@ class Assistant:
             "now": raw.ts(self.clock()),
         }
         raw.run(RECORD_PROCESSED, values)
+
+    def _sealed_reply(self, replies: list[Rendered]) -> tuple[str, bytes | None]:
+        """A provider-id record's row id and its sealed replies (none: nothing sealed)."""
+        row_id = new_id()
+        if not replies:
+            return row_id, None
+        sealed = self.vault.seal_json(
+            "processed_message", "reply", row_id, [r.to_dict() for r in replies]
+        )
+        return row_id, sealed
 
     # ------------------------------------------------------------ patient and conversation
 
@@ -341,8 +351,9 @@ class Assistant:
             return Conversation()
         return Conversation.from_dict(state)
 
-    def _save(self, raw: Raw, patient: PatientRow, conv: Conversation, now: datetime) -> None:
-        """Record the contact, the conversation and what the turn changed of the patient."""
+    def _save(self, raw: Raw, patient: PatientRow, now: datetime, sealed: bytes) -> None:
+        """Record the contact, the conversation (`sealed` by `_seal`) and what the turn
+        changed of the patient."""
         raw.run(
             SAVE_PATIENT,
             {
@@ -353,11 +364,13 @@ class Assistant:
                 "notice_version": patient.notice_version,
                 "notice_at": raw.ts(patient.notice_at) if patient.notice_at else None,
                 "opted_out": patient.opted_out,
-                "conversation": self.vault.seal_json(
-                    "patient", "conversation", patient.id, conv.to_dict()
-                ),
+                "conversation": sealed,
             },
         )
+
+    def _seal(self, patient: PatientRow, conv: Conversation) -> bytes:
+        """The patient's conversation cell."""
+        return self.vault.seal_json("patient", "conversation", patient.id, conv.to_dict())
 
     # ------------------------------------------------------------ one step
 
@@ -401,23 +414,32 @@ class Assistant:
             tx, self.practice, self.vault, now, patient, address, self.catalogs, inbound.channel
         )
         outcome = self.engine.handle(conv, inbound, ctx)
-        return Worked(ctx, conv, outcome, self._render(outcome, patient.lang), patient.lang)
+        replies = self._render(outcome, patient.lang)
+        sealed = self._seal(patient, outcome.conv)
+        return Worked(
+            ctx, conv, outcome, replies, patient.lang, sealed, self._sealed_reply(replies)
+        )
 
     def _conclude(self, tx: DbTurn, inbound: Inbound, patient: PatientRow, step: Worked) -> Turn:
         """Apply the step's effects, save the conversation: the turn's replies."""
         outcome = self._apply(tx, step.outcome, patient, step.ctx, step.conv, inbound)
-        if outcome is step.outcome and patient.lang == step.lang:
+        same = outcome is step.outcome
+        stored: tuple[str, bytes | None] | None = step.stored
+        if same and patient.lang == step.lang:
             replies = step.replies
         else:  # a slot taken meanwhile, or the patient chose another language
-            replies = self._render(outcome, patient.lang)
+            replies, stored = self._render(outcome, patient.lang), None
         if any(isinstance(e, EraseMe) for e in outcome.effects):
-            return Turn(replies, None, patient.lang, erased=True, effects=outcome.effects)
+            return Turn(
+                replies, None, patient.lang, erased=True, effects=outcome.effects, stored=stored
+            )
         if outcome.silent:
             # silence (an opted-out patient's message, thanks by SMS): not a contact, nothing
             # to save, so ignored messages never push the retention deadline back
             return Turn([], patient.id, patient.lang)
-        self._save(tx.raw, patient, outcome.conv, step.ctx.now)
-        return Turn(replies, patient.id, patient.lang, effects=outcome.effects)
+        sealed = step.conversation if same else self._seal(patient, outcome.conv)
+        self._save(tx.raw, patient, step.ctx.now, sealed)
+        return Turn(replies, patient.id, patient.lang, effects=outcome.effects, stored=stored)
 
     def _render(self, outcome: Outcome, lang: str) -> list[Rendered]:
         return [self.catalogs.render(r, lang, self.practice.tz) for r in outcome.replies]
