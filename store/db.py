@@ -171,8 +171,11 @@ class Database:
 
     def create_all(self) -> None:
         """Create missing tables (development and tests); a migrated database is left alone."""
-        if self.migrated():
-            return
+        with self.engine.connect() as conn:
+            present = set(inspect(conn).get_table_names())
+        if VERSION_TABLE in present or present >= set(SQLModel.metadata.tables):
+            return  # nothing to create: no write lock to wait for (a worker starting while
+            # a long write runs still starts)
         # one writing transaction (BEGIN IMMEDIATE on SQLite): processes starting together
         # on a new file take turns instead of one failing with "database is locked"
         with self._writer.begin() as conn:
@@ -201,7 +204,7 @@ class Database:
             return
         if self._checkpointer is not None:
             self._checkpointer.ensure_running()
-        with self._gate.held(self.timeouts.lock_ms / 1000), self._turn() as turn:
+        with self._gate.held(self.timeouts.lock_ms / 1000), self._on_driver(False) as turn:
             yield turn
 
     @contextmanager
@@ -227,19 +230,25 @@ class Database:
         and is rolled back. Its session never flushes (`TurnTransaction.wrote` tells what it
         was given); a statement that changed a row is a bug, raised as SnapshotWrite (the
         rollback undoes it). No PRAGMA query_only: switching it re-prepares every statement."""
-        with self.engine.connect() as conn:
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            changes = driver.total_changes
-            with conn.begin() as transaction:
-                turn = TurnTransaction(conn, read_only=True)
-                try:
-                    yield turn
-                finally:
-                    turn.close()
-                    transaction.rollback()
-            if driver.total_changes != changes:
+        with self._on_driver(True) as turn:
+            changes = turn.driver.total_changes
+            yield turn
+            if turn.driver.total_changes != changes:
                 raise SnapshotWrite()
+
+    @contextmanager
+    def _on_driver(self, read_only: bool) -> Iterator[DriverTurn]:
+        """A SQLite turn's transaction on the driver's own connection: BEGIN IMMEDIATE and
+        COMMIT (BEGIN and ROLLBACK for a snapshot) without SQLAlchemy's connection and
+        transaction objects around them, which cost a turn more than the two statements;
+        they are made only if the turn asks for its ORM session."""
+        turn = DriverTurn(self.engine, self.engine.raw_connection(), read_only)
+        try:
+            turn.begin()
+            yield turn
+            turn.commit()
+        finally:
+            turn.end()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -374,6 +383,62 @@ class TurnTransaction:
             self._session.close()
 
 
+class DriverTurn(TurnTransaction):
+    """A turn's transaction begun on a pooled SQLite connection itself (`Database._on_driver`):
+    the statements go to its cursor; a SQLAlchemy connection joins the open transaction
+    only when the session is asked for (then it commits or rolls back through it)."""
+
+    def __init__(self, engine: Engine, proxied: Any, read_only: bool) -> None:
+        self.engine = engine
+        self.proxied = proxied
+        self.driver: sqlite3.Connection = proxied.driver_connection
+        self.raw = Raw(self.driver)
+        self.read_only = read_only
+        self._session: Session | None = None
+        self._conn: Connection | None = None
+
+    @property
+    def conn(self) -> Connection:  # type: ignore[override]
+        """A SQLAlchemy connection on this transaction (made on first use)."""
+        if self._conn is None:
+            self._conn = Connection(self.engine, connection=self.proxied)
+            self._conn.begin()  # joins: the driver is already in its transaction
+        return self._conn
+
+    def begin(self) -> None:
+        _on_sqlite(self.driver, "BEGIN" if self.read_only else "BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        """Flush the session if any, then COMMIT (a snapshot: ROLLBACK)."""
+        if self.read_only:
+            return  # `end` rolls it back
+        self.flush()
+        if self._conn is not None:
+            self._conn.commit()
+        else:
+            _on_sqlite(self.driver, "COMMIT")
+
+    def end(self) -> None:
+        """Roll back what was not committed; give the connection back to the pool."""
+        try:
+            self.close()
+            if self.driver.in_transaction:
+                self.driver.rollback()
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+            else:
+                self.proxied.close()
+
+
+def _on_sqlite(driver: sqlite3.Connection, statement: str) -> None:
+    """A transaction statement on the driver, failing as SQLAlchemy fails ("locked")."""
+    try:
+        driver.execute(statement)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statement, {}, exc, sqlite3.Error) from exc
+
+
 def table(name: str) -> Table:
     """A table by name, for Core statements on the hot path (no ORM bookkeeping per row)."""
     return SQLModel.metadata.tables[name]
@@ -451,7 +516,6 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         statement = (
             "BEGIN IMMEDIATE" if conn.get_execution_options().get("creneau_immediate") else "BEGIN"
         )
-        try:  # on the driver itself: every turn begins here, SQLAlchemy adds nothing to it
-            conn.connection.driver_connection.execute(statement)
-        except sqlite3.Error as exc:  # raised as SQLAlchemy raises it ("database is locked")
-            raise DBAPIError.instance(statement, {}, exc, sqlite3.Error) from exc
+        driver = conn.connection.driver_connection
+        if not driver.in_transaction:  # else a turn's own transaction, joined (DriverTurn)
+            _on_sqlite(driver, statement)

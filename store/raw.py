@@ -10,6 +10,7 @@ them (naive UTC datetimes; on SQLite as text), so both ways read each other's ro
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +37,13 @@ class Raw:
 
     __slots__ = ("cursor", "error", "sqlite")
 
-    def __init__(self, on: Session | Connection) -> None:
+    def __init__(self, on: Session | Connection | sqlite3.Connection) -> None:
+        """On a session's or a connection's driver connection, or on a SQLite connection
+        itself (a turn begun on the driver: store.db.DriverTurn)."""
+        self.error: type[Exception]
+        if isinstance(on, sqlite3.Connection):
+            self.sqlite, self.error, self.cursor = True, sqlite3.Error, on.cursor()
+            return
         connection = on.connection() if isinstance(on, Session) else on
         self.sqlite = connection.dialect.name == "sqlite"
         self.error = connection.dialect.loaded_dbapi.Error
