@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import os
 import stat
 from collections.abc import Mapping
@@ -171,17 +172,28 @@ def _dev_keys(var_dir: Path) -> dict[str, str]:
     """Development keys, generated once into var/ with mode 0600 (a key added to the
     product later is appended to an existing file)."""
     path = var_dir / DEV_KEYS_FILE
-    if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        content = f"CRENEAU_DATA_KEYS=dev1:{generate_key()}\nCRENEAU_INDEX_KEY={generate_key()}\n"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(content)
-    values = _read_env_file(path)
-    if "CRENEAU_SECRET_KEY" not in values:
-        with path.open("a") as fh:
-            fh.write(f"CRENEAU_SECRET_KEY={generate_key()}\n")
+    if path.exists():  # the usual case: read it (complete: it is written under the lock)
         values = _read_env_file(path)
+        if "CRENEAU_SECRET_KEY" in values:
+            return values
+    var_dir.mkdir(parents=True, exist_ok=True)
+    lock = os.open(var_dir / f"{DEV_KEYS_FILE}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:  # processes starting together (gunicorn's workers) write it once, one at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            content = (
+                f"CRENEAU_DATA_KEYS=dev1:{generate_key()}\nCRENEAU_INDEX_KEY={generate_key()}\n"
+            )
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(content)
+        values = _read_env_file(path)
+        if "CRENEAU_SECRET_KEY" not in values:
+            with path.open("a") as fh:
+                fh.write(f"CRENEAU_SECRET_KEY={generate_key()}\n")
+            values = _read_env_file(path)
+    finally:
+        os.close(lock)
     return values
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, event, inspect, pool, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
 from store import (
@@ -39,6 +39,7 @@ VERSION_TABLE = "alembic_version"
 POSTGRES_DRIVER = "postgresql+psycopg"
 SECURE_SSLMODES = frozenset({"require", "verify-ca", "verify-full"})
 HEALTH_TIMEOUT_MS = 500
+IDLE_PING_SECONDS = 5.0  # PostgreSQL: a pooled connection idle this long is checked first
 WAL_SWITCH_POLL = 0.005  # seconds between two looks while another process makes a new file WAL
 
 
@@ -129,7 +130,14 @@ def _local_host(host: str) -> bool:
 class Database:
     """An engine and the two kinds of session the application uses."""
 
-    def __init__(self, url: str, *, echo: bool = False, timeouts: Timeouts = SERVICE) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        timeouts: Timeouts = SERVICE,
+        idle_ping_seconds: float = IDLE_PING_SECONDS,
+    ) -> None:
         url = normalise_url(url)
         self.url = make_url(url)
         self.timeouts = timeouts
@@ -152,13 +160,13 @@ class Database:
             self.engine = create_engine(
                 url,
                 echo=echo,
-                pool_pre_ping=True,
                 pool_size=10,
                 max_overflow=10,
                 pool_timeout=max(1.0, timeouts.lock_ms / 1000),
                 connect_args={"connect_timeout": 10},
             )
             _tune_postgres(self.engine, timeouts)
+            _ping_when_idle(self.engine, idle_ping_seconds)
         self._writer = self.engine.execution_options(creneau_immediate=True)
         file = self.url.database if self.url.database not in (None, "", ":memory:") else None
         self._gate = WriteGate(file) if self.is_sqlite and file else None
@@ -497,6 +505,30 @@ def _wal(cur: sqlite3.Cursor, patience: float) -> None:
             if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
             time.sleep(WAL_SWITCH_POLL)
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Check a pooled connection before use only when it sat idle a while (the server may
+    have restarted or dropped it meanwhile); a dead one is replaced before the caller sees
+    it. SQLAlchemy's pool_pre_ping does this on every checkout, a round trip more for each
+    turn of a busy service, whose connections never sit idle; a connection lost while in
+    use fails its statement and the pool replaces it and the others as old."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return  # new, or back in the pool moments ago
+        try:
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SELECT 1")
+            dbapi_conn.rollback()
+        except Exception as exc:  # any failure: this connection is gone
+            raise DisconnectionError("pooled connection did not answer") from exc
 
 
 def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 
 from store import context as context_module
@@ -19,6 +19,7 @@ from store import migrations
 from store import service as service_module
 from store.db import Database
 from store.models import Appointment, Patient
+from store.raw import SQL
 from tests import pg
 
 START = datetime(2026, 12, 7, 8, 30, tzinfo=UTC)
@@ -196,3 +197,43 @@ def test_service_connections_wait_a_bounded_time(runtime):
         lock = session.execute(sql("SHOW lock_timeout")).scalar_one()
         statement = session.execute(sql("SHOW statement_timeout")).scalar_one()
     assert (lock, statement) == (f"{SERVICE.lock_ms // 1000}s", f"{SERVICE.statement_ms // 1000}s")
+
+
+def _drop_connections(url: str) -> None:
+    """The server ends every other session on this database (as a restart would)."""
+    db = Database(url)
+    with db.engine.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        conn.commit()
+    db.dispose()
+
+
+def _count(db: Database) -> int:
+    with db.turn() as turn:
+        row = turn.raw.one(SQL("SELECT count(*) FROM patient"), {})
+        return int(row[0]) if row else -1
+
+
+def test_a_connection_dropped_while_idle_is_replaced_before_a_turn_uses_it() -> None:
+    """Connections idle past the threshold are checked on checkout (busy ones are not:
+    no round trip per turn); one the server dropped meanwhile is replaced unseen."""
+    url = pg.create_database("creneau_pg")
+    checked = Database(url, idle_ping_seconds=0.2)
+    unchecked = Database(url, idle_ping_seconds=3600)
+    try:
+        checked.create_all()
+        assert _count(checked) == 0 and _count(unchecked) == 0  # one pooled connection each
+        _drop_connections(url)
+        time.sleep(0.4)
+        assert _count(checked) == 0
+        with pytest.raises(OperationalError):  # without the check, the dead one is used
+            _count(unchecked)
+    finally:
+        checked.dispose()
+        unchecked.dispose()
+        pg.drop_database(url)

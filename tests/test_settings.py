@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import base64
 import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from channels.settings import Settings, SettingsError, decode_secret
 from tests.conftest import env_for
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_development_generates_keys_once_with_mode_0600(tmp_path):
@@ -19,6 +25,44 @@ def test_development_generates_keys_once_with_mode_0600(tmp_path):
     assert first.data_keys == second.data_keys and first.index_key == second.index_key
     path = tmp_path / "var" / "dev-keys.env"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+PROCESSES = 8
+KEYS_OF = """
+import json, os, sys
+from channels.settings import Settings
+while not os.path.exists(sys.argv[1]):
+    pass  # spin: all of them leave within microseconds of each other
+s = Settings.from_env({"CRENEAU_ENV": "development", "CRENEAU_VAR_DIR": sys.argv[2]})
+print(json.dumps([s.secret_key, s.index_key, s.data_keys]))
+"""
+
+
+def test_processes_starting_together_share_one_set_of_development_keys(tmp_path):
+    """gunicorn's workers read the settings at the same moment on a first start: none
+    fails, and all get the keys of the one file written."""
+    go, var = tmp_path / "go", tmp_path / "var"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", KEYS_OF, str(go), str(var)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(PROCESSES)
+    ]
+    time.sleep(0.5)  # all of them waiting for the signal
+    go.touch()
+    outcomes = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * PROCESSES, [err for _, err in outcomes]
+    assert len({out for out, _ in outcomes}) == 1
+    lines = (var / "dev-keys.env").read_text().splitlines()
+    assert sorted(line.split("=")[0] for line in lines) == [
+        "CRENEAU_DATA_KEYS",
+        "CRENEAU_INDEX_KEY",
+        "CRENEAU_SECRET_KEY",
+    ]
 
 
 def production(tmp_path, **overrides):
