@@ -31,7 +31,7 @@ from store import (
 )
 from store.checkpoint import Checkpointer
 from store.gate import WriteGate
-from store.raw import Raw
+from store.raw import SQL, Raw
 
 log = logging.getLogger(__name__)
 CHECKPOINT_WAIT_MS = 2_000
@@ -222,6 +222,7 @@ class Database:
             try:
                 yield turn
                 turn.flush()
+                turn.commit_with_last_writes()
             finally:
                 turn.close()
 
@@ -355,6 +356,33 @@ class TurnTransaction:
         self.raw = Raw(conn)
         self.read_only = read_only
         self._session: Session | None = None
+        self._last: list[tuple[SQL, dict[str, Any]]] = []
+
+    def last(self, sql: SQL, params: dict[str, Any]) -> None:
+        """A write whose result nobody reads, run just before the commit: on PostgreSQL
+        the turn's last writes and its COMMIT then go to the server together (psycopg's
+        pipeline: one round trip instead of one each)."""
+        self._last.append((sql, params))
+
+    def commit_with_last_writes(self) -> None:
+        """Run the last writes; on PostgreSQL, commit with them (the commit SQLAlchemy
+        then issues finds nothing left to commit)."""
+        writes, self._last = self._last, []
+        if not writes:
+            return
+        if self.raw.sqlite:
+            for sql, params in writes:
+                self.raw.run(sql, params)
+            return
+        driver = self.conn.connection.driver_connection
+        assert driver is not None
+        try:
+            with driver.pipeline():
+                for sql, params in writes:
+                    self.raw.run(sql, params)
+                driver.commit()
+        except self.raw.error as exc:  # reported at the pipeline's end, not by its statement
+            raise DBAPIError.instance("(last writes)", {}, exc, self.raw.error) from exc
 
     @property
     def session(self) -> Session:
@@ -404,6 +432,7 @@ class DriverTurn(TurnTransaction):
         self.read_only = read_only
         self._session: Session | None = None
         self._conn: Connection | None = None
+        self._last = []
 
     @property
     def conn(self) -> Connection:  # type: ignore[override]
@@ -417,10 +446,11 @@ class DriverTurn(TurnTransaction):
         _on_sqlite(self.driver, "BEGIN" if self.read_only else "BEGIN IMMEDIATE")
 
     def commit(self) -> None:
-        """Flush the session if any, then COMMIT (a snapshot: ROLLBACK)."""
+        """Flush the session if any, run the last writes, then COMMIT (a snapshot: ROLLBACK)."""
         if self.read_only:
             return  # `end` rolls it back
         self.flush()
+        self.commit_with_last_writes()
         if self._conn is not None:
             self._conn.commit()
         else:

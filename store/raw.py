@@ -86,12 +86,3 @@ class Raw:
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-
-    def savepoint(self, name: str) -> None:
-        self._text(f"SAVEPOINT {name}", {})
-
-    def release(self, name: str) -> None:
-        self._text(f"RELEASE SAVEPOINT {name}", {})
-
-    def rollback_to(self, name: str) -> None:
-        self._text(f"ROLLBACK TO SAVEPOINT {name}", {})
