@@ -66,6 +66,25 @@ class Raw:
         self._execute(sql, params)
         return self.cursor.fetchone()  # type: ignore[no-any-return]
 
+    def ones(self, *queries: tuple[SQL, Mapping[str, Any]]) -> list[Sequence[Any] | None]:
+        """The first row of each query; on PostgreSQL sent together (psycopg's pipeline:
+        one round trip for all of them)."""
+        if self.sqlite:
+            return [self.one(sql, params) for sql, params in queries]
+        driver: Any = self.cursor.connection  # psycopg
+        cursors = [driver.cursor() for _ in queries]
+        try:
+            with driver.pipeline():
+                for cursor, (sql, params) in zip(cursors, queries, strict=True):
+                    cursor.execute(sql.pg, params)
+            return [cursor.fetchone() for cursor in cursors]
+        except self.error as exc:  # the parameters never go into the exception
+            text = "; ".join(sql.pg for sql, _ in queries)
+            raise DBAPIError.instance(text, {}, exc, self.error, hide_parameters=True) from exc
+        finally:
+            for cursor in cursors:
+                cursor.close()
+
     def all(self, sql: SQL, params: Mapping[str, Any]) -> list[Sequence[Any]]:
         """Every row."""
         self._execute(sql, params)

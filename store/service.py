@@ -9,10 +9,10 @@ language. Nothing personal is logged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
@@ -198,12 +198,12 @@ class Assistant:
             return plan  # a message already answered: its reply again, nothing to write
         with self.db.turn() as tx:
             raw = tx.raw
-            done = self._already_processed(raw, inbound, key)
-            if done is not None:
-                return done
-            turn = self._limited(raw, inbound, address, limiter) if limiter else None
+            processed, known = self._first_reads(raw, inbound, address, key)
+            if processed is not None:
+                return self._repeat(processed)
+            turn = self._limited(raw, inbound, known, limiter, address) if limiter else None
             if turn is None:
-                turn = self._dialog(tx, inbound, address, plan)
+                turn = self._dialog(tx, inbound, address, plan, known)
             self._record_processed(tx, inbound, key, turn)
             if enqueue is not None:
                 enqueue(tx.session, turn, address)
@@ -212,14 +212,18 @@ class Assistant:
         return turn
 
     def _limited(
-        self, raw: Raw, inbound: Inbound, address: str, limiter: RateLimiter
+        self,
+        raw: Raw,
+        inbound: Inbound,
+        patient: PatientRow | None,
+        limiter: RateLimiter,
+        address: str,
     ) -> Turn | None:
         """None when the sender is within the limit; else the one notice, then silence."""
         key = sender_key(self.vault, self.practice.id, inbound.channel, address)
         decision = limiter.hit(raw, self.practice.id, key, self.clock())
         if decision is Decision.ALLOW:
             return None
-        patient = self._known(raw, inbound, address)
         lang = patient.lang if patient is not None else self._first_lang(inbound)
         pid = patient.id if patient is not None else None
         if decision is Decision.SILENT or (patient is not None and patient.opted_out):
@@ -236,14 +240,25 @@ class Assistant:
             return None
         return self.vault.message_index(self.practice.id, inbound.channel, inbound.message_id)
 
-    def _already_processed(self, raw: Raw, inbound: Inbound, key: str | None) -> Turn | None:
+    def _first_reads(
+        self, raw: Raw, inbound: Inbound, address: str, key: str | None
+    ) -> tuple[Sequence[Any] | None, PatientRow | None]:
+        """The record of this provider message id if it was handled already, and the
+        sender's row (locked for the turn on PostgreSQL): read together, one round trip."""
+        index = self.vault.address_index(self.practice.id, inbound.channel, address)
+        patient = (
+            FIND_PATIENT if raw.sqlite else LOCK_PATIENT,
+            {"practice": self.practice.id, "index": index},
+        )
         if key is None:
-            return None
+            return None, self._patient_row(raw, raw.one(*patient))
         params = {"practice": self.practice.id, "channel": inbound.channel, "key": key}
-        row = raw.one(FIND_PROCESSED, params)
-        if row is None:
-            return None
-        row_id, patient_id, reply_enc = row
+        processed, row = raw.ones((FIND_PROCESSED, params), patient)
+        return processed, self._patient_row(raw, row)
+
+    def _repeat(self, processed: Sequence[Any]) -> Turn:
+        """The reply given the first time to a message delivered again."""
+        row_id, patient_id, reply_enc = processed
         replies = self._stored_reply(row_id, reply_enc)
         return Turn(replies, patient_id, self.practice.locale, repeated=True)
 
@@ -285,11 +300,8 @@ class Assistant:
 
     # ------------------------------------------------------------ patient and conversation
 
-    def _known(self, raw: Raw, inbound: Inbound, address: str) -> PatientRow | None:
-        """The sender's row, locked for this turn (FOR UPDATE on PostgreSQL), if known."""
-        index = self.vault.address_index(self.practice.id, inbound.channel, address)
-        query = FIND_PATIENT if raw.sqlite else LOCK_PATIENT
-        row = raw.one(query, {"practice": self.practice.id, "index": index})
+    def _patient_row(self, raw: Raw, row: Sequence[Any] | None) -> PatientRow | None:
+        """A patient row as read by FIND_PATIENT or LOCK_PATIENT."""
         if row is None:
             return None
         pid, practice_id, channel, address_enc, name_enc, lang, version, notice_at = row[:8]
@@ -384,10 +396,9 @@ class Assistant:
         the step had something to record on the way (an unreadable cell) or could not read."""
         try:
             with self.db.snapshot() as tx:
-                done = self._already_processed(tx.raw, inbound, key)
-                if done is not None:
-                    return done
-                row = self._known(tx.raw, inbound, address)
+                processed, row = self._first_reads(tx.raw, inbound, address, key)
+                if processed is not None:
+                    return self._repeat(processed)
                 patient = replace(row) if row is not None else self._newcomer(inbound, address)
                 step = self._work(tx, inbound, patient, address)
                 if tx.wrote:
@@ -397,10 +408,17 @@ class Assistant:
             return None
         return Plan(row, patient, step)
 
-    def _dialog(self, tx: DbTurn, inbound: Inbound, address: str, plan: Plan | None) -> Turn:
-        """The dialog's turn in the writing transaction: the plan's step when the patient's
-        row is still the one it read (nobody else wrote to them meanwhile), else afresh."""
-        current = self._known(tx.raw, inbound, address)
+    def _dialog(
+        self,
+        tx: DbTurn,
+        inbound: Inbound,
+        address: str,
+        plan: Plan | None,
+        current: PatientRow | None,
+    ) -> Turn:
+        """The dialog's turn in the writing transaction, `current` the patient's row as it
+        read it: the plan's step when the row is still the one the plan read (nobody else
+        wrote to them meanwhile), else afresh."""
         if plan is not None and plan.row == current:
             patient = (
                 current if current is not None else self._insert(tx.raw, plan.patient, address)
