@@ -217,10 +217,13 @@ class Database:
 
     @contextmanager
     def _turn(self) -> Iterator[TurnTransaction]:
-        with self._writer.connect() as conn, conn.begin():
+        with self._writer.connect() as conn, conn.begin() as transaction:
             turn = TurnTransaction(conn)
             try:
                 yield turn
+                if turn.discarded:
+                    transaction.rollback()
+                    return
                 turn.flush()
                 turn.commit_with_last_writes()
             finally:
@@ -357,6 +360,11 @@ class TurnTransaction:
         self.read_only = read_only
         self._session: Session | None = None
         self._last: list[tuple[SQL, dict[str, Any]]] = []
+        self.discarded = False
+
+    def discard(self) -> None:
+        """End the transaction without keeping anything of it (rolled back)."""
+        self.discarded = True
 
     def last(self, sql: SQL, params: dict[str, Any]) -> None:
         """A write whose result nobody reads, run just before the commit: on PostgreSQL
@@ -433,6 +441,7 @@ class DriverTurn(TurnTransaction):
         self._session: Session | None = None
         self._conn: Connection | None = None
         self._last = []
+        self.discarded = False
 
     @property
     def conn(self) -> Connection:  # type: ignore[override]
@@ -447,7 +456,7 @@ class DriverTurn(TurnTransaction):
 
     def commit(self) -> None:
         """Flush the session if any, run the last writes, then COMMIT (a snapshot: ROLLBACK)."""
-        if self.read_only:
+        if self.read_only or self.discarded:
             return  # `end` rolls it back
         self.flush()
         self.commit_with_last_writes()

@@ -3,15 +3,18 @@
 A fixed window per sender starts at their first message: up to `limit` messages pass, the
 next one gets a single notice, then nothing until the window ends. One statement counts a
 message (an upsert that starts a new window when the last one is over), inside the turn's
-own transaction, so a provider's retry of the same message (answered before this runs)
-never counts. Rows hold only a keyed hash of the sender; the daily purge removes those whose
-last window ended more than a day ago (a new window reuses its sender's row).
+own transaction, so a provider's retry of the same message (whose transaction is rolled
+back once it is recognised) never counts. Rows hold only a keyed hash of the sender; the
+daily purge removes those whose last window ended more than a day ago (a new window reuses
+its sender's row).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Any
 
 from sqlmodel import Session
 
@@ -64,6 +67,12 @@ class RateLimiter:
     def hit(self, on: Raw | Session, practice_id: str, key: str, now: datetime) -> Decision:
         """Count one message of `key` in the open writing transaction and say what to do."""
         raw = on if isinstance(on, Raw) else Raw(on)
+        return self.decide(raw, raw.one(*self.count(raw, practice_id, key, now)))
+
+    def count(
+        self, raw: Raw, practice_id: str, key: str, now: datetime
+    ) -> tuple[SQL, dict[str, Any]]:
+        """The statement counting one message of `key` (to run with others at once)."""
         params = {
             "id": new_id(),
             "practice": practice_id,
@@ -71,7 +80,10 @@ class RateLimiter:
             "now": raw.ts(now),
             "cutoff": raw.ts(now - self.window),
         }
-        row = raw.one(COUNT, params)
+        return COUNT, params
+
+    def decide(self, raw: Raw, row: Sequence[Any] | None) -> Decision:
+        """What to do with the message, from the row `count` returned."""
         assert row is not None  # an upsert with RETURNING always returns its row
         row_id, count, notified = row
         if count <= self.limit:

@@ -198,10 +198,11 @@ class Assistant:
             return plan  # a message already answered: its reply again, nothing to write
         with self.db.turn() as tx:
             raw = tx.raw
-            processed, known = self._first_reads(raw, inbound, address, key)
+            processed, known, decision = self._first_reads(raw, inbound, address, key, limiter)
             if processed is not None:
+                tx.discard()  # nothing to write; the message is not counted either
                 return self._repeat(processed)
-            turn = self._limited(raw, inbound, known, limiter, address) if limiter else None
+            turn = self._limited(raw, inbound, known, decision)
             if turn is None:
                 turn = self._dialog(tx, inbound, address, plan, known)
             self._record_processed(tx, inbound, key, turn)
@@ -212,17 +213,11 @@ class Assistant:
         return turn
 
     def _limited(
-        self,
-        raw: Raw,
-        inbound: Inbound,
-        patient: PatientRow | None,
-        limiter: RateLimiter,
-        address: str,
+        self, raw: Raw, inbound: Inbound, patient: PatientRow | None, decision: Decision | None
     ) -> Turn | None:
-        """None when the sender is within the limit; else the one notice, then silence."""
-        key = sender_key(self.vault, self.practice.id, inbound.channel, address)
-        decision = limiter.hit(raw, self.practice.id, key, self.clock())
-        if decision is Decision.ALLOW:
+        """None when the sender is within the limit (or none applies); else the one
+        notice, then silence."""
+        if decision is None or decision is Decision.ALLOW:
             return None
         lang = patient.lang if patient is not None else self._first_lang(inbound)
         pid = patient.id if patient is not None else None
@@ -241,20 +236,36 @@ class Assistant:
         return self.vault.message_index(self.practice.id, inbound.channel, inbound.message_id)
 
     def _first_reads(
-        self, raw: Raw, inbound: Inbound, address: str, key: str | None
-    ) -> tuple[Sequence[Any] | None, PatientRow | None]:
-        """The record of this provider message id if it was handled already, and the
-        sender's row (locked for the turn on PostgreSQL): read together, one round trip."""
+        self,
+        raw: Raw,
+        inbound: Inbound,
+        address: str,
+        key: str | None,
+        limiter: RateLimiter | None = None,
+    ) -> tuple[Sequence[Any] | None, PatientRow | None, Decision | None]:
+        """The record of this provider message id if it was handled already, the sender's
+        row (locked for the turn on PostgreSQL) and, with a limiter, the message counted
+        against its sender's window: together, one round trip on PostgreSQL. (A message
+        handled already is not counted: its transaction is discarded.)"""
         index = self.vault.address_index(self.practice.id, inbound.channel, address)
-        patient = (
-            FIND_PATIENT if raw.sqlite else LOCK_PATIENT,
-            {"practice": self.practice.id, "index": index},
+        queries: list[tuple[SQL, dict[str, Any]]] = [
+            (
+                FIND_PATIENT if raw.sqlite else LOCK_PATIENT,
+                {"practice": self.practice.id, "index": index},
+            )
+        ]
+        if key is not None:
+            params = {"practice": self.practice.id, "channel": inbound.channel, "key": key}
+            queries.append((FIND_PROCESSED, params))
+        if limiter is not None:
+            sender = sender_key(self.vault, self.practice.id, inbound.channel, address)
+            queries.append(limiter.count(raw, self.practice.id, sender, self.clock()))
+        rows = raw.ones(*queries)
+        processed = rows[1] if key is not None else None
+        decision = (
+            limiter.decide(raw, rows[-1]) if limiter is not None and processed is None else None
         )
-        if key is None:
-            return None, self._patient_row(raw, raw.one(*patient))
-        params = {"practice": self.practice.id, "channel": inbound.channel, "key": key}
-        processed, row = raw.ones((FIND_PROCESSED, params), patient)
-        return processed, self._patient_row(raw, row)
+        return processed, self._patient_row(raw, rows[0]), decision
 
     def _repeat(self, processed: Sequence[Any]) -> Turn:
         """The reply given the first time to a message delivered again."""
@@ -396,7 +407,7 @@ class Assistant:
         the step had something to record on the way (an unreadable cell) or could not read."""
         try:
             with self.db.snapshot() as tx:
-                processed, row = self._first_reads(tx.raw, inbound, address, key)
+                processed, row, _ = self._first_reads(tx.raw, inbound, address, key)
                 if processed is not None:
                     return self._repeat(processed)
                 patient = replace(row) if row is not None else self._newcomer(inbound, address)
