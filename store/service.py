@@ -193,9 +193,7 @@ class Assistant:
     ) -> Turn:
         address = normalise(inbound.channel, inbound.sender, self.practice.phone_region)
         key = self._message_key(inbound)
-        plan = self._plan(inbound, address, key) if self.db.gated else None
-        if isinstance(plan, Turn):
-            return plan  # a message already answered: its reply again, nothing to write
+        plan = self._plan(inbound, address) if self.db.gated else None
         with self.db.turn() as tx:
             raw = tx.raw
             processed, known, decision = self._first_reads(raw, inbound, address, key, limiter)
@@ -401,15 +399,14 @@ class Assistant:
 
     # ------------------------------------------------------------ one step
 
-    def _plan(self, inbound: Inbound, address: str, key: str | None) -> Plan | Turn | None:
+    def _plan(self, inbound: Inbound, address: str) -> Plan | None:
         """On a SQLite file: the step worked out on a snapshot, outside the write gate (which
-        then waits only for the writes); a Turn for a message already answered; None when
-        the step had something to record on the way (an unreadable cell) or could not read."""
+        then waits only for the writes); None when the step had something to record on the
+        way (an unreadable cell) or could not read. A message delivered again (rare) is
+        recognised in the writing turn, which then drops the plan."""
         try:
             with self.db.snapshot() as tx:
-                processed, row, _ = self._first_reads(tx.raw, inbound, address, key)
-                if processed is not None:
-                    return self._repeat(processed)
+                _, row, _ = self._first_reads(tx.raw, inbound, address, None)
                 patient = replace(row) if row is not None else self._newcomer(inbound, address)
                 step = self._work(tx, inbound, patient, address)
                 if tx.wrote:
