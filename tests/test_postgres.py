@@ -219,6 +219,7 @@ def _count(db: Database) -> int:
         return int(row[0]) if row else -1
 
 
+@pytest.mark.postgres
 def test_a_connection_dropped_while_idle_is_replaced_before_a_turn_uses_it() -> None:
     """Connections idle past the threshold are checked on checkout (busy ones are not:
     no round trip per turn); one the server dropped meanwhile is replaced unseen."""
