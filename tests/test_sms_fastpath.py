@@ -23,6 +23,7 @@ from channels.runtime import Runtime
 from channels.sms import Signature, parse_form
 from channels.web import create_app
 from store.models import Patient, ProcessedMessage
+from tests import pg
 from tests.test_sms import (
     AUTH_TOKEN,
     MONDAY_7AM,
@@ -177,6 +178,7 @@ def test_fast_path_and_flask_route_answer_alike(tmp_path: Path, monday) -> None:
         answers.append([phone.send(text) for text in CONVERSATION])
         calls.append(route.calls)
         runtime.db.dispose()
+        pg.empty_if_used()  # PostgreSQL: both runs share the session's database
     fast, slow = answers
     assert calls == [0, len(CONVERSATION)]
     assert fast == slow
