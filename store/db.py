@@ -356,7 +356,11 @@ class TurnTransaction:
 
     def __init__(self, conn: Connection, read_only: bool = False) -> None:
         self.conn = conn
-        self.raw = Raw(conn)
+        self._start(Raw(conn), read_only)
+
+    def _start(self, raw: Raw, read_only: bool) -> None:
+        """What every turn's transaction starts with: its cursor, no session yet."""
+        self.raw = raw
         self.read_only = read_only
         self._session: Session | None = None
         self._last: list[tuple[SQL, dict[str, Any]]] = []
@@ -436,12 +440,8 @@ class DriverTurn(TurnTransaction):
         self.engine = engine
         self.proxied = proxied
         self.driver: sqlite3.Connection = proxied.driver_connection
-        self.raw = Raw(self.driver)
-        self.read_only = read_only
-        self._session: Session | None = None
         self._conn: Connection | None = None
-        self._last = []
-        self.discarded = False
+        self._start(Raw(self.driver), read_only)
 
     @property
     def conn(self) -> Connection:  # type: ignore[override]

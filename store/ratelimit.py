@@ -16,8 +16,6 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlmodel import Session
-
 from store.address import index_value
 from store.models import new_id
 from store.raw import SQL, Raw
@@ -63,11 +61,6 @@ class RateLimiter:
             raise ValueError("the rate limit needs a positive limit and window")
         self.limit = limit
         self.window = window
-
-    def hit(self, on: Raw | Session, practice_id: str, key: str, now: datetime) -> Decision:
-        """Count one message of `key` in the open writing transaction and say what to do."""
-        raw = on if isinstance(on, Raw) else Raw(on)
-        return self.decide(raw, raw.one(*self.count(raw, practice_id, key, now)))
 
     def count(
         self, raw: Raw, practice_id: str, key: str, now: datetime

@@ -193,16 +193,19 @@ class Assistant:
     ) -> Turn:
         address = normalise(inbound.channel, inbound.sender, self.practice.phone_region)
         key = self._message_key(inbound)
-        plan = self._plan(inbound, address) if self.db.gated else None
+        index = self.vault.address_index(self.practice.id, inbound.channel, address)
+        plan = self._plan(inbound, address, index) if self.db.gated else None
         with self.db.turn() as tx:
             raw = tx.raw
-            processed, known, decision = self._first_reads(raw, inbound, address, key, limiter)
+            processed, known, decision = self._first_reads(
+                raw, inbound, address, index, key, limiter
+            )
             if processed is not None:
                 tx.discard()  # nothing to write; the message is not counted either
                 return self._repeat(processed)
             turn = self._limited(raw, inbound, known, decision)
             if turn is None:
-                turn = self._dialog(tx, inbound, address, plan, known)
+                turn = self._dialog(tx, inbound, address, index, plan, known)
             self._record_processed(tx, inbound, key, turn)
             if enqueue is not None:
                 enqueue(tx.session, turn, address)
@@ -238,14 +241,15 @@ class Assistant:
         raw: Raw,
         inbound: Inbound,
         address: str,
+        index: str,
         key: str | None,
         limiter: RateLimiter | None = None,
     ) -> tuple[Sequence[Any] | None, PatientRow | None, Decision | None]:
         """The record of this provider message id if it was handled already, the sender's
         row (locked for the turn on PostgreSQL) and, with a limiter, the message counted
         against its sender's window: together, one round trip on PostgreSQL. (A message
-        handled already is not counted: its transaction is discarded.)"""
-        index = self.vault.address_index(self.practice.id, inbound.channel, address)
+        handled already is not counted: its transaction is discarded.) `index`: the
+        address's blind index, computed once per turn."""
         queries: list[tuple[SQL, dict[str, Any]]] = [
             (
                 FIND_PATIENT if raw.sqlite else LOCK_PATIENT,
@@ -339,13 +343,13 @@ class Assistant:
             False, False, None, None,
         )  # fmt: skip
 
-    def _insert(self, raw: Raw, patient: PatientRow, address: str) -> PatientRow:
-        """Write a newcomer's row."""
+    def _insert(self, raw: Raw, patient: PatientRow, index: str) -> PatientRow:
+        """Write a newcomer's row (`index`: its address's blind index)."""
         values = {
             "id": patient.id,
             "practice": self.practice.id,
             "channel": patient.channel,
-            "index": self.vault.address_index(self.practice.id, patient.channel, address),
+            "index": index,
             "address": patient.address_enc,
             "lang": patient.lang,
             "now": raw.ts(self.clock()),
@@ -399,14 +403,14 @@ class Assistant:
 
     # ------------------------------------------------------------ one step
 
-    def _plan(self, inbound: Inbound, address: str) -> Plan | None:
+    def _plan(self, inbound: Inbound, address: str, index: str) -> Plan | None:
         """On a SQLite file: the step worked out on a snapshot, outside the write gate (which
         then waits only for the writes); None when the step had something to record on the
         way (an unreadable cell) or could not read. A message delivered again (rare) is
         recognised in the writing turn, which then drops the plan."""
         try:
             with self.db.snapshot() as tx:
-                _, row, _ = self._first_reads(tx.raw, inbound, address, None)
+                _, row, _ = self._first_reads(tx.raw, inbound, address, index, None)
                 patient = replace(row) if row is not None else self._newcomer(inbound, address)
                 step = self._work(tx, inbound, patient, address)
                 if tx.wrote:
@@ -421,6 +425,7 @@ class Assistant:
         tx: DbTurn,
         inbound: Inbound,
         address: str,
+        index: str,
         plan: Plan | None,
         current: PatientRow | None,
     ) -> Turn:
@@ -428,12 +433,10 @@ class Assistant:
         read it: the plan's step when the row is still the one the plan read (nobody else
         wrote to them meanwhile), else afresh."""
         if plan is not None and plan.row == current:
-            patient = (
-                current if current is not None else self._insert(tx.raw, plan.patient, address)
-            )
+            patient = current if current is not None else self._insert(tx.raw, plan.patient, index)
             return self._conclude(tx, inbound, patient, plan.step.on(tx, patient))
         if current is None:
-            current = self._insert(tx.raw, self._newcomer(inbound, address), address)
+            current = self._insert(tx.raw, self._newcomer(inbound, address), index)
         return self._conclude(tx, inbound, current, self._work(tx, inbound, current, address))
 
     def _work(self, tx: DbTurn, inbound: Inbound, patient: PatientRow, address: str) -> Worked:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import fcntl
+import os
 import stat
 import subprocess
 import sys
@@ -63,6 +65,31 @@ def test_processes_starting_together_share_one_set_of_development_keys(tmp_path)
         "CRENEAU_INDEX_KEY",
         "CRENEAU_SECRET_KEY",
     ]
+
+
+def test_development_keys_are_written_by_one_process_at_a_time(tmp_path):
+    """While another process holds the key file's lock (writing it), a starting process
+    waits for it rather than writing keys of its own."""
+    var = tmp_path / "var"
+    var.mkdir()
+    lock = os.open(var / "dev-keys.env.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KEYS_OF, str(tmp_path), str(var)],  # tmp_path exists: go
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.0)
+        assert child.poll() is None  # waiting for the lock
+        assert not (var / "dev-keys.env").exists()
+    finally:
+        os.close(lock)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    assert (var / "dev-keys.env").exists() and out.strip()
 
 
 def production(tmp_path, **overrides):
