@@ -40,7 +40,7 @@ from bot.practice import Practice
 from bot.sanitize import clean_field
 from store import audit
 from store.address import normalise
-from store.context import PatientRow, StoreContext, busy_intervals
+from store.context import MAX_DURATION, PatientRow, StoreContext
 from store.crypto import CryptoError
 from store.db import Database
 from store.db import TurnTransaction as DbTurn
@@ -86,15 +86,46 @@ SAVE_PATIENT = SQL(
     "opted_out = :opted_out, conversation_enc = :conversation, conversation_at = :now "
     "WHERE id = :id"
 )
-DROP_QUEUED = SQL("DELETE FROM outbox WHERE patient_id = :patient")
-_INSERT_APPOINTMENT = (
-    "INSERT INTO appointment (id, practice_id, patient_id, practitioner_id, type_id, start, "
-    '"end", status, prep_enc, created_at) VALUES (:id, :practice, :patient, :practitioner, '
-    ":type, :start, :end, 'booked', :prep, :now)"
+# A newcomer whose first turn changes only their own row: inserted once, as the turn left it.
+INSERT_SAVED_PATIENT = SQL(
+    "INSERT INTO patient (id, practice_id, channel, address_index, address_enc, name_enc, "
+    "lang, notice_version, notice_at, opted_out, unreachable, created_at, last_contact_at, "
+    "conversation_enc, conversation_at) VALUES (:id, :practice, :channel, :index, :address, "
+    ":name, :lang, :notice_version, :notice_at, :opted_out, FALSE, :now, :now, "
+    ":conversation, :now)"
 )
-# PostgreSQL: a row its no-overlap guard refuses is simply not inserted (no savepoint, two
-# round trips fewer than catching the error); SQLite's BEGIN IMMEDIATE needs no guard
-INSERT_APPOINTMENT = SQL(_INSERT_APPOINTMENT, pg=_INSERT_APPOINTMENT + " ON CONFLICT DO NOTHING")
+# effects that change nothing but the patient's own row
+ROW_ONLY = (RecordNotice, SetLanguage, SetName)
+DROP_QUEUED = SQL("DELETE FROM outbox WHERE patient_id = :patient")
+# The slot re-checked and booked in one statement: the row is inserted only if nothing of
+# the practitioner's agenda (a booked appointment, a block) overlaps it, the same look-up
+# as store.context.BUSY. SQLite: BEGIN IMMEDIATE, nobody else writes between the check and
+# the insert. PostgreSQL: a booking committed meanwhile, which the check cannot see, is
+# refused by the no-overlap guard and simply not inserted (no savepoint); the values are
+# cast where a NULL or a bare parameter would not tell PostgreSQL their type.
+_FREE = (
+    "WHERE NOT EXISTS (SELECT 1 FROM appointment WHERE practice_id = :practice "
+    "AND practitioner_id = :practitioner AND status = CAST(:booked AS VARCHAR) "
+    'AND start >= :lowest AND start < :end AND "end" > :start) '
+    "AND NOT EXISTS (SELECT 1 FROM block WHERE practice_id = :practice "
+    'AND practitioner_id = :practitioner AND start < :end AND "end" > :start)'
+)
+_BOOK = (
+    "INSERT INTO appointment (id, practice_id, patient_id, practitioner_id, type_id, start, "
+    '"end", status, prep_enc, created_at) SELECT {values} ' + _FREE
+)
+BOOK_IF_FREE = SQL(
+    _BOOK.format(
+        values=":id, :practice, :patient, :practitioner, :type, :start, :end, :booked, :prep, :now"
+    ),
+    pg=_BOOK.format(
+        values="CAST(:id AS VARCHAR), CAST(:practice AS VARCHAR), CAST(:patient AS VARCHAR), "
+        "CAST(:practitioner AS VARCHAR), CAST(:type AS VARCHAR), CAST(:start AS TIMESTAMP), "
+        "CAST(:end AS TIMESTAMP), CAST(:booked AS VARCHAR), CAST(:prep AS BYTEA), "
+        "CAST(:now AS TIMESTAMP)"
+    )
+    + " ON CONFLICT DO NOTHING",
+)
 
 
 @dataclass
@@ -379,23 +410,38 @@ class Assistant:
             return Conversation()
         return Conversation.from_dict(state)
 
-    def _save(self, tx: DbTurn, patient: PatientRow, now: datetime, sealed: bytes) -> None:
+    def _save(
+        self,
+        tx: DbTurn,
+        patient: PatientRow,
+        now: datetime,
+        sealed: bytes,
+        new_index: str | None = None,
+    ) -> None:
         """Record the contact, the conversation (`sealed` by `_seal`) and what the turn
-        changed of the patient (with the commit: nothing reads it back in the turn)."""
+        changed of the patient (with the commit: nothing reads it back in the turn); a
+        newcomer's row (`new_index`: its blind index) is inserted so."""
         raw = tx.raw
-        tx.last(
-            SAVE_PATIENT,
-            {
-                "id": patient.id,
-                "now": raw.ts(now),
-                "name": patient.name_enc,
-                "lang": patient.lang,
-                "notice_version": patient.notice_version,
-                "notice_at": raw.ts(patient.notice_at) if patient.notice_at else None,
-                "opted_out": patient.opted_out,
-                "conversation": sealed,
-            },
+        values = {
+            "id": patient.id,
+            "now": raw.ts(now),
+            "name": patient.name_enc,
+            "lang": patient.lang,
+            "notice_version": patient.notice_version,
+            "notice_at": raw.ts(patient.notice_at) if patient.notice_at else None,
+            "opted_out": patient.opted_out,
+            "conversation": sealed,
+        }
+        if new_index is None:
+            tx.last(SAVE_PATIENT, values)
+            return
+        values.update(
+            practice=self.practice.id,
+            channel=patient.channel,
+            index=new_index,
+            address=patient.address_enc,
         )
+        tx.last(INSERT_SAVED_PATIENT, values)
 
     def _seal(self, patient: PatientRow, conv: Conversation) -> bytes:
         """The patient's conversation cell."""
@@ -431,13 +477,21 @@ class Assistant:
     ) -> Turn:
         """The dialog's turn in the writing transaction, `current` the patient's row as it
         read it: the plan's step when the row is still the one the plan read (nobody else
-        wrote to them meanwhile), else afresh."""
+        wrote to them meanwhile), else afresh. A newcomer's row is written once, with the
+        turn's other writes, unless the step's effects need it in the table first."""
         if plan is not None and plan.row == current:
-            patient = current if current is not None else self._insert(tx.raw, plan.patient, index)
-            return self._conclude(tx, inbound, patient, plan.step.on(tx, patient))
-        if current is None:
-            current = self._insert(tx.raw, self._newcomer(inbound, address), index)
-        return self._conclude(tx, inbound, current, self._work(tx, inbound, current, address))
+            patient = current if current is not None else plan.patient
+            step = plan.step.on(tx, patient)
+        else:
+            patient = current if current is not None else self._newcomer(inbound, address)
+            step = self._work(tx, inbound, patient, address)
+        if current is not None:
+            return self._conclude(tx, inbound, patient, step)
+        outcome = step.outcome
+        if outcome.silent or not all(isinstance(e, ROW_ONLY) for e in outcome.effects):
+            self._insert(tx.raw, patient, index)
+            return self._conclude(tx, inbound, patient, step)
+        return self._conclude(tx, inbound, patient, step, new_index=index)
 
     def _work(self, tx: DbTurn, inbound: Inbound, patient: PatientRow, address: str) -> Worked:
         """One engine step for the patient, and its replies rendered (nothing written)."""
@@ -453,8 +507,16 @@ class Assistant:
             ctx, conv, outcome, replies, patient.lang, sealed, self._sealed_reply(replies)
         )
 
-    def _conclude(self, tx: DbTurn, inbound: Inbound, patient: PatientRow, step: Worked) -> Turn:
-        """Apply the step's effects, save the conversation: the turn's replies."""
+    def _conclude(
+        self,
+        tx: DbTurn,
+        inbound: Inbound,
+        patient: PatientRow,
+        step: Worked,
+        new_index: str | None = None,
+    ) -> Turn:
+        """Apply the step's effects, save the conversation: the turn's replies. With
+        `new_index` (a newcomer's blind index), the saved row is inserted."""
         outcome = self._apply(tx, step.outcome, patient, step.ctx, step.conv, inbound)
         same = outcome is step.outcome
         stored: tuple[str, bytes | None] | None = step.stored
@@ -471,7 +533,7 @@ class Assistant:
             # to save, so ignored messages never push the retention deadline back
             return Turn([], patient.id, patient.lang)
         sealed = step.conversation if same else self._seal(patient, outcome.conv)
-        self._save(tx, patient, step.ctx.now, sealed)
+        self._save(tx, patient, step.ctx.now, sealed, new_index)
         return Turn(replies, patient.id, patient.lang, effects=outcome.effects, stored=stored)
 
     def _render(self, outcome: Outcome, lang: str) -> list[Rendered]:
@@ -534,17 +596,14 @@ class Assistant:
         now: datetime,
         raw: Raw | None = None,
     ) -> str:
-        """Insert the appointment after re-checking the slot in this transaction; its id.
+        """Insert the appointment if its slot is still free in this transaction; its id.
         SlotTaken when someone was faster (the check, or PostgreSQL's no-overlap guard).
         `session`: the ORM session whose pending changes the check must see, if any."""
+        if session is not None:
+            session.flush()
         if raw is None:
             assert session is not None
             raw = Raw(session)
-        clash = busy_intervals(
-            session, self.practice.id, effect.practitioner_id, effect.start, effect.end, raw
-        )
-        if clash:
-            raise SlotTaken()
         appt_id = new_id()
         answer = clean_field(effect.prep_answer or "")
         values = {
@@ -555,12 +614,12 @@ class Assistant:
             "type": effect.type_id,
             "start": raw.ts(effect.start),
             "end": raw.ts(effect.end),
+            "lowest": raw.ts(effect.start - MAX_DURATION),
+            "booked": "booked",
             "prep": self.vault.seal("appointment", "prep", appt_id, answer) if answer else None,
             "now": raw.ts(now),
         }
-        # SQLite: BEGIN IMMEDIATE, nobody else writes between the check and the insert;
-        # PostgreSQL: the no-overlap guard refused it (another turn was faster)
-        if raw.run(INSERT_APPOINTMENT, values) == 0:
+        if raw.run(BOOK_IF_FREE, values) == 0:
             raise SlotTaken()
         return appt_id
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import select
 
 from bot.engine import fold
+from store.models import Appointment, Block, Patient
 
 NOTICE_URL = "https://example.org/confidentialite"
+HOUR = timedelta(hours=1)
 
 
 def test_first_contact_gets_notice_before_anything(patient):
@@ -201,6 +206,52 @@ def test_slot_taken_meanwhile(patient):
     out = bob.send("1")
     assert "vient d'être pris" in out
     assert "1. mer. 2 déc. 11:30" in out
+
+
+def test_a_newcomers_row_holds_what_their_first_turn_did(patient, runtime):
+    """A first turn that changes only the sender's row writes it once, as the turn left
+    it; one whose effects need the row first (STOP drops queued messages) writes it first."""
+    patient("alice").send("Bonjour")
+    patient("bob").send("STOP")
+    with runtime.db.read() as session:
+        rows = sorted(session.exec(select(Patient)).all(), key=lambda r: r.opted_out)
+    assert len(rows) == 2
+    alice, bob = rows
+    assert alice.notice_version and alice.notice_at and alice.conversation_enc
+    assert alice.conversation_at == alice.last_contact_at == alice.created_at
+    assert not alice.opted_out and not alice.unreachable and alice.name_enc is None
+    assert bob.opted_out and bob.conversation_enc is not None
+
+
+def test_slot_blocked_meanwhile(patient, runtime):
+    """A period the practitioner blocked after the offer is taken like a booked one."""
+    alice = patient("alice")
+    for text in ("RDV", "1", "1", "Alice Durand"):
+        alice.send(text)
+    start = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # 11:00-12:00 in Paris, over 11:10
+    with runtime.db.write() as session:
+        session.add(
+            Block(practice_id="default", practitioner_id="roux", start=start, end=start + HOUR)
+        )
+    out = alice.send("1")
+    assert "vient d'être pris" in out and "RDV confirmé" not in out
+    with runtime.db.read() as session:
+        assert session.exec(select(Appointment)).all() == []
+
+
+def test_slot_freed_by_a_cancellation_can_be_booked(patient, runtime):
+    """Only booked appointments hold a slot: one cancelled meanwhile leaves it free."""
+    alice, bob = patient("alice"), patient("bob")
+    for p, name in ((alice, "Alice Durand"), (bob, "Bob Martin")):
+        for text in ("RDV", "1", "1", name):
+            p.send(text)
+    assert "RDV confirmé" in bob.send("1")
+    bob.send("ANNULER")
+    assert "annulé" in bob.send("oui")
+    assert "RDV confirmé: mercredi 2 décembre à 11:10" in alice.send("1")
+    with runtime.db.read() as session:
+        statuses = sorted(a.status for a in session.exec(select(Appointment)).all())
+    assert statuses == ["booked", "cancelled"]
 
 
 def test_unexpected_input_gets_help_and_choices(patient):

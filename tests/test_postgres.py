@@ -3,6 +3,7 @@ the patient row lock, the scheduler leader lock; and the SQLite leader lock."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -94,8 +95,12 @@ def test_cancelling_frees_the_range_for_a_new_booking(db: Database) -> None:
 def test_bypassed_check_still_ends_in_slot_taken(runtime, patient, monkeypatch) -> None:
     """With the application's re-check disabled, the constraint turns a race into new offers."""
     # both application checks see a free agenda: the engine's (through the context) and the
-    # booking transaction's; only the database constraint is left to refuse the second one
-    monkeypatch.setattr(service_module, "busy_intervals", lambda *a, **k: [])
+    # booking statement's (its NOT EXISTS dropped); only the database constraint is left to
+    # refuse the second one
+    unchecked = service_module.BOOK_IF_FREE.pg.split(" WHERE NOT EXISTS")[0]
+    monkeypatch.setattr(
+        service_module, "BOOK_IF_FREE", SQL("", pg=unchecked + " ON CONFLICT DO NOTHING")
+    )
     monkeypatch.setattr(context_module, "busy_intervals", lambda *a, **k: [])
     alice, bob = patient("+33611111111", channel="sms"), patient("+33622222222", channel="sms")
     for who, name in ((alice, "Alice A"), (bob, "Bob B")):
@@ -106,6 +111,43 @@ def test_bypassed_check_still_ends_in_slot_taken(runtime, patient, monkeypatch) 
     assert "vient d'être pris" in out and "1. " in out
     with runtime.db.read() as session:
         assert len(session.exec(select(Appointment)).all()) == 1
+
+
+@pytest.mark.postgres
+def test_a_newcomers_two_first_messages_at_once_make_one_row_and_one_notice(
+    runtime, patient, monkeypatch, caplog
+) -> None:
+    """Both turns find no row and work their step at once; the second to write its new row
+    hits the unique address index, and its retry answers as to a known patient."""
+    caplog.set_level(logging.INFO, logger="store.service")
+    barrier, waited = threading.Barrier(2, timeout=10), set()
+    work = service_module.Assistant._work
+
+    def together(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        step = work(self, *args, **kwargs)
+        if threading.get_ident() not in waited:  # the first attempt of each turn only
+            waited.add(threading.get_ident())
+            barrier.wait()
+        return step
+
+    monkeypatch.setattr(service_module.Assistant, "_work", together)
+    answers: list[str] = []
+    threads = [
+        threading.Thread(
+            target=lambda: answers.append(patient("+33644444444", channel="sms").send("Bonjour"))
+        )
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert len(answers) == 2
+    assert sum("confidentialite" in a for a in answers) == 1
+    assert all("Pour quel type de RDV" in a for a in answers)
+    assert "retrying a turn after a concurrent write" in caplog.text
+    with runtime.db.read() as session:
+        assert len(session.exec(select(Patient)).all()) == 1
 
 
 @pytest.mark.postgres

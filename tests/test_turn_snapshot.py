@@ -6,13 +6,14 @@ later turn runs again on what is now stored."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import func, select
 
 from channels.runtime import Runtime
 from store.db import Database, SnapshotWrite
-from store.models import Appointment, AuditEvent, Patient
+from store.models import Appointment, AuditEvent, Block, Patient
 from store.raw import SQL
 from store.service import Assistant
 from tests.conftest import Patient as Chat
@@ -97,3 +98,44 @@ def test_a_snapshot_that_writes_is_a_bug_raised_and_undone(runtime) -> None:
     with pytest.raises(SnapshotWrite), db.snapshot() as tx:
         tx.raw.run(insert, {})
     assert count(runtime, AuditEvent) == 0
+
+
+def at_confirmation(assistant: Interleaved, number: str, name: str) -> Chat:
+    """A patient at the confirmation question for the first slot (Wed 2 Dec 11:10, Paris)."""
+    chat = Chat(assistant, number, "sms")
+    for text in ("RDV", "1", "1", name):
+        chat.send(text)
+    return chat
+
+
+def test_a_booking_of_the_same_slot_meanwhile_ends_in_new_offers(runtime, assistant):
+    """The snapshot saw the slot free; the writing turn's booking statement sees it taken."""
+    alice = at_confirmation(assistant, "+33612345678", "Alice Durand")
+    bob = at_confirmation(assistant, "+33698765432", "Bob Martin")
+    confirmed: list[str] = []
+    assistant.meanwhile = lambda: confirmed.append(bob.send("1"))
+    answer = alice.send("1")
+    assert "RDV confirmé" in confirmed[0]
+    assert "vient d'être pris" in answer and "1. mer. 2 déc. 11:30" in answer
+    assert count(runtime, Appointment) == 1
+
+
+def test_a_period_blocked_meanwhile_is_not_booked(runtime, assistant):
+    """A block over the slot committed between the snapshot and the write (`/absent`)."""
+    alice = at_confirmation(assistant, "+33612345678", "Alice Durand")
+    start = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # 11:00-12:00 in Paris
+
+    def block() -> None:
+        with runtime.db.write() as session:
+            session.add(
+                Block(
+                    practice_id="default",
+                    practitioner_id="roux",
+                    start=start,
+                    end=start + timedelta(hours=1),
+                )
+            )
+
+    assistant.meanwhile = block
+    assert "vient d'être pris" in alice.send("1")
+    assert count(runtime, Appointment) == 0
