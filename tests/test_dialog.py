@@ -195,7 +195,7 @@ def test_cancel_and_cutoff(patient, clock):
     )
 
 
-def test_slot_taken_meanwhile(patient):
+def test_slot_taken_meanwhile(patient, runtime):
     alice, bob = patient("alice"), patient("bob")
     for p, name in ((alice, "Alice Durand"), (bob, "Bob Martin")):
         p.send("RDV")
@@ -206,6 +206,11 @@ def test_slot_taken_meanwhile(patient):
     out = bob.send("1")
     assert "vient d'être pris" in out
     assert "1. mer. 2 déc. 11:30" in out
+    with runtime.db.read() as session:  # a name is kept with a booking, not without
+        names = [p.name_enc is not None for p in session.exec(select(Patient)).all()]
+    assert sorted(names) == [False, True]
+    assert "11:30 avec Dr Anne Roux, au nom de Bob Martin ?" in bob.send("1")  # name kept
+    assert "RDV confirmé: mercredi 2 décembre à 11:30" in bob.send("1")
 
 
 def test_a_newcomers_row_holds_what_their_first_turn_did(patient, runtime):
