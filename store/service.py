@@ -212,16 +212,26 @@ class Assistant:
         counts the message against its sender's window in that transaction too."""
         for attempt in range(RETRIES):
             try:
-                return self._handle_once(inbound, enqueue, limiter)
+                return self._handle_once(inbound, enqueue, limiter, attempt > 0)
             except IntegrityError:
-                # a concurrent first message from the same sender, or the same provider id
-                # delivered twice at once: the retry sees the other's committed rows
+                # the provider id recorded already (a message delivered again), or a
+                # concurrent first message from the same sender: the retry looks for the
+                # record and sees the other's committed rows
                 log.info("retrying a turn after a concurrent write (attempt %d)", attempt + 1)
-        return self._handle_once(inbound, enqueue, limiter)
+        return self._handle_once(inbound, enqueue, limiter, True)
 
     def _handle_once(
-        self, inbound: Inbound, enqueue: Enqueue | None, limiter: RateLimiter | None
+        self,
+        inbound: Inbound,
+        enqueue: Enqueue | None,
+        limiter: RateLimiter | None,
+        look_up: bool,
     ) -> Turn:
+        """One attempt. The first does not look for the provider id's record: its unique
+        key refuses the record of a message handled already, which rolls the attempt back
+        (nothing written, nothing counted), and the next attempt (`look_up`) finds it and
+        repeats the reply given. Messages delivered again are rare; a look-up per turn
+        was one more statement and index page for every message."""
         address = normalise(inbound.channel, inbound.sender, self.practice.phone_region)
         key = self._message_key(inbound)
         index = self.vault.address_index(self.practice.id, inbound.channel, address)
@@ -229,7 +239,7 @@ class Assistant:
         with self.db.turn() as tx:
             raw = tx.raw
             processed, known, decision = self._first_reads(
-                raw, inbound, address, index, key, limiter
+                raw, inbound, address, index, key if look_up else None, limiter
             )
             if processed is not None:
                 tx.discard()  # nothing to write; the message is not counted either
@@ -276,11 +286,12 @@ class Assistant:
         key: str | None,
         limiter: RateLimiter | None = None,
     ) -> tuple[Sequence[Any] | None, PatientRow | None, Decision | None]:
-        """The record of this provider message id if it was handled already, the sender's
-        row (locked for the turn on PostgreSQL) and, with a limiter, the message counted
-        against its sender's window: together, one round trip on PostgreSQL. (A message
-        handled already is not counted: its transaction is discarded.) `index`: the
-        address's blind index, computed once per turn."""
+        """The record of the provider message id `key` if it was handled already (when a
+        key is given to look for), the sender's row (locked for the turn on PostgreSQL)
+        and, with a limiter, the message counted against its sender's window: together,
+        one round trip on PostgreSQL. (A message handled already is not counted: its
+        transaction is discarded.) `index`: the address's blind index, computed once per
+        turn."""
         queries: list[tuple[SQL, dict[str, Any]]] = [
             (
                 FIND_PATIENT if raw.sqlite else LOCK_PATIENT,
