@@ -1,5 +1,7 @@
 """One measured phase of the turn-cost benchmark: Créneau's turns next to the floor measured
-just before them, with what the phase was checked to have done.
+just before and just after them (the ratio is against the mean of the two: on a shared
+machine the floor itself moves from one run to the next), with what the phase was checked
+to have done.
 
 Requests are split round-robin over the wrk threads (`wrk.split`); after a run, wrk says
 how far each thread went. Every request it wrote reaches the server, which handles it
@@ -27,7 +29,8 @@ DRAIN_SECONDS = 1.0  # the server finishes what wrk sent before it stopped
 
 @dataclass
 class Phase:
-    """Créneau's turns of one kind, against the floor of the same run."""
+    """Créneau's turns of one kind, against the floor of the same run (before them and,
+    when measured, after them)."""
 
     name: str
     turns: wrk.Result
@@ -35,17 +38,28 @@ class Phase:
     ratio_target: float
     checks: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    floor_after: wrk.Result | None = None
+
+    @property
+    def floor_rate(self) -> float:
+        """The floor's rate: the mean of the runs before and after Créneau's."""
+        runs = [self.floor] if self.floor_after is None else [self.floor, self.floor_after]
+        return sum(r.rate for r in runs) / len(runs)
 
     @property
     def ratio(self) -> float:
-        return self.turns.rate / self.floor.rate if self.floor.rate else 0.0
+        return self.turns.rate / self.floor_rate if self.floor_rate else 0.0
 
     def lines(self) -> list[str]:
-        """The phase as printed: both runs, the ratio and p99 against their targets."""
+        """The phase as printed: the runs, the ratio and p99 against their targets."""
+        after = self.floor_after
+        against = "" if after is None else f" of the floor's mean {self.floor_rate:.1f} req/s"
+        before = "floor (durable write)" if after is None else "floor before (durable write)"
         return [
-            "  " + self.floor.line("floor (durable write)"),
+            "  " + self.floor.line(before),
             "  " + self.turns.line(f"Créneau {self.name}"),
-            f"      ratio {targets.at_least(self.ratio, self.ratio_target)}, "
+            *([] if after is None else ["  " + after.line("floor, after")]),
+            f"      ratio {targets.at_least(self.ratio, self.ratio_target)}{against}, "
             f"p99 {targets.at_most(self.turns.p99_ms, targets.P99_MS, unit=' ms')}",
             *(f"      {line}" for line in self.extra),
             *(f"      check: {line}" for line in self.checks),

@@ -1,9 +1,10 @@
 """The SQLite part of the turn-cost benchmark: each kind of turn next to the floor.
 
 Both servers run side by side (gunicorn, the same settings), and the floor is measured
-again right before each of Créneau's phases, so each ratio compares two runs a few
-seconds apart on this shared machine. Patients are walked in-process into the state a
-phase needs (`bench.walk`) on the same database file and keys as the server:
+again right before and right after each of Créneau's phases, so each ratio compares runs
+a few seconds apart on this shared machine (against the mean of the floor's two).
+Patients are walked in-process into the state a phase needs (`bench.walk`) on the same
+database file and keys as the server:
 - first contact: new numbers say "Bonjour" (the notice and the menu: the bench practice has more
   types than follow the notice in one SMS);
 - slot choice: patients at the slot list of the slot they asked for choose it;
@@ -65,14 +66,14 @@ class SqliteRun:
         self.floor_runs.append(result)
         return result
 
-    def floor_check(self, result: wrk.Result) -> str:
+    def floor_check(self, *results: wrk.Result) -> str:
         """Each answer acknowledged; a row written for each request the server received."""
         written = tally.rows(self.floor_url, "floor") - self.floor_rows
         ok = within(written, *self.floor_runs)
         self.floor_rows += written
         self.floor_runs = []
-        line = f"floor: {answered(result, FLOOR_MARKER, 'acknowledged')}; {written} rows written"
-        return line + ("" if ok else NOT_EXPECTED)
+        acknowledged = "; ".join(answered(r, FLOOR_MARKER, "acknowledged") for r in results)
+        return f"floor: {acknowledged}; {written} rows written" + ("" if ok else NOT_EXPECTED)
 
     # ------------------------------------------------------------ Créneau's phases
 
@@ -85,14 +86,15 @@ class SqliteRun:
         requests = strangers(args.max_rate * args.seconds, next(self.numbers))
         turns = load(self.port, requests, args, args.seconds, [NOTICE_MARKER, MENU_MARKER])
         created = tally.rows(url, "patient") - before
+        after = self.floor(args.seconds)
         checks = [
             answered(turns, NOTICE_MARKER, "held the notice"),
             answered(turns, MENU_MARKER, "held the menu"),
             f"{created} patients created (wrk read {turns.requests} answers, made "
             f"{sum(turns.sent)} requests)" + ("" if within(created, turns) else NOT_EXPECTED),
-            self.floor_check(floor),
+            self.floor_check(floor, after),
         ]
-        return self._phase("first contact", turns, floor, checks)
+        return self._phase("first contact", turns, floor, checks, after)
 
     def slot_choice(self, rate: float) -> tuple[Phase, list[Patient]]:
         """Patients at the slot list choose the slot they asked for (offered first).
@@ -109,18 +111,20 @@ class SqliteRun:
         warm_run = load(self.port, [sign(p.number, "1") for p in warm], args, args.warm)
         requests = [sign(p.number, "1") for p in measured]
         turns = load(self.port, requests, args, args.seconds, [NAME_MARKER])
+        after = self.floor(args.seconds)
         checks = [
             answered(turns, NAME_MARKER, "asked the name (slot accepted)"),
-            self.floor_check(floor),
+            self.floor_check(floor, after),
         ]
-        after = [
+        ready = [
             (p, s)
             for group, run in ((warm, warm_run), (measured, turns))
             for p, s in zip(group, sent(run, len(group), args.connections), strict=True)
             if s is not Sent.MAYBE
         ]
-        self.at_name = {p.number for p, s in after if s is Sent.YES}
-        return self._phase("slot choice", turns, floor, checks), [p for p, _ in after]
+        self.at_name = {p.number for p, s in ready if s is Sent.YES}
+        phase = self._phase("slot choice", turns, floor, checks, after)
+        return phase, [p for p, _ in ready]
 
     def confirmation(self, patients: Sequence[Patient], rate: float) -> Phase:
         """Patients at the confirmation question say yes: each books its own slot."""
@@ -143,6 +147,7 @@ class SqliteRun:
         warm_run = load(self.port, yes[:n_warm], args, args.warm)
         turns = load(self.port, yes[n_warm:], args, args.seconds, [BOOKED_MARKER])
         new = tally.booked(url) - before
+        after = self.floor(args.seconds)
         booked = sum(new.values())
         planned = ((p.practitioner, p.start_utc) for p in ready)
         checks = [
@@ -151,14 +156,21 @@ class SqliteRun:
             f"{warm_run.requests + turns.requests} answers, made "
             f"{sum(warm_run.sent) + sum(turns.sent)} requests), {tally.audit(new, planned)}"
             + ("" if within(booked, warm_run, turns) else NOT_EXPECTED),
-            self.floor_check(floor),
+            self.floor_check(floor, after),
         ]
-        return self._phase("confirmation", turns, floor, checks)
+        return self._phase("confirmation", turns, floor, checks, after)
 
     # ------------------------------------------------------------ helpers
 
-    def _phase(self, name: str, turns: wrk.Result, floor: wrk.Result, checks: list[str]) -> Phase:
-        phase = Phase(name, turns, floor, RATIO_SQLITE, checks)
+    def _phase(
+        self,
+        name: str,
+        turns: wrk.Result,
+        floor: wrk.Result,
+        checks: list[str],
+        after: wrk.Result,
+    ) -> Phase:
+        phase = Phase(name, turns, floor, RATIO_SQLITE, checks, floor_after=after)
         print("\n".join(phase.lines()), flush=True)
         self.phases.append(phase)
         return phase
