@@ -29,17 +29,25 @@ from store.vault import Vault
 MAX_DURATION = timedelta(hours=24)  # no appointment is longer: bounds the busy look-up
 
 
-# Booked appointments and blocks of one practitioner overlapping [:start, :end); the
-# appointment side is an indexed range scan from :lowest (start - MAX_DURATION). The status
-# is a cast parameter, not a literal: a literal lets PostgreSQL (before its statistics
-# exist) pick the no-overlap constraint's partial index (WHERE status = 'booked') over the
-# agenda index, 40x slower at 100,000 appointments.
+# Booked appointments and blocks of one practitioner overlapping [:start, :end). SQLite:
+# the appointment side is an indexed range scan of the agenda index from :lowest (start -
+# MAX_DURATION). PostgreSQL: the no-overlap guard's own expression, which its partial
+# GiST index (WHERE status = 'booked') answers with all three conditions; written like
+# SQLite's, a planner without statistics yet (custom plans of a new or fresh table) picked
+# that index for the status alone and filtered every booked appointment of the
+# practitioner (19 ms instead of 0.1 at 60,000 appointments).
+_BLOCKS = (
+    'UNION ALL SELECT start, "end" FROM block WHERE practice_id = :practice '
+    'AND practitioner_id = :practitioner AND start < :end AND "end" > :start'
+)
 BUSY = SQL(
     'SELECT start, "end" FROM appointment WHERE practice_id = :practice '
     "AND practitioner_id = :practitioner AND status = CAST(:booked AS VARCHAR) "
-    'AND start >= :lowest AND start < :end AND "end" > :start '
-    'UNION ALL SELECT start, "end" FROM block WHERE practice_id = :practice '
-    'AND practitioner_id = :practitioner AND start < :end AND "end" > :start'
+    'AND start >= :lowest AND start < :end AND "end" > :start ' + _BLOCKS,
+    pg='SELECT start, "end" FROM appointment WHERE practice_id = :practice '
+    "AND practitioner_id = :practitioner AND status = 'booked' "
+    'AND tsrange(start, "end") && tsrange(CAST(:start AS TIMESTAMP), CAST(:end AS TIMESTAMP)) '
+    + _BLOCKS,
 )
 # A patient's booked appointments after :now, soonest first.
 UPCOMING = SQL(
