@@ -222,7 +222,7 @@ def _phase(
         floor_check,
     ]
     extra = [f"bookings: {booked} in {turns.seconds:.1f} s = {rate:.1f} bookings/s"]
-    return Phase("booking turns", turns, floor, RATIO_PG, checks, extra, floor_after)
+    return Phase("booking turns", turns, floor, floor_after, RATIO_PG, checks, extra)
 
 
 @dataclass

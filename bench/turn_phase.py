@@ -29,22 +29,20 @@ DRAIN_SECONDS = 1.0  # the server finishes what wrk sent before it stopped
 
 @dataclass
 class Phase:
-    """Créneau's turns of one kind, against the floor of the same run (before them and,
-    when measured, after them)."""
+    """Créneau's turns of one kind, against the floor of the same run (before and after)."""
 
     name: str
     turns: wrk.Result
-    floor: wrk.Result
+    floor: wrk.Result  # measured right before the turns
+    floor_after: wrk.Result  # and right after them
     ratio_target: float
     checks: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
-    floor_after: wrk.Result | None = None
 
     @property
     def floor_rate(self) -> float:
         """The floor's rate: the mean of the runs before and after Créneau's."""
-        runs = [self.floor] if self.floor_after is None else [self.floor, self.floor_after]
-        return sum(r.rate for r in runs) / len(runs)
+        return (self.floor.rate + self.floor_after.rate) / 2
 
     @property
     def ratio(self) -> float:
@@ -52,14 +50,12 @@ class Phase:
 
     def lines(self) -> list[str]:
         """The phase as printed: the runs, the ratio and p99 against their targets."""
-        after = self.floor_after
-        against = "" if after is None else f" of the floor's mean {self.floor_rate:.1f} req/s"
-        before = "floor (durable write)" if after is None else "floor before (durable write)"
         return [
-            "  " + self.floor.line(before),
+            "  " + self.floor.line("floor before (durable write)"),
             "  " + self.turns.line(f"Créneau {self.name}"),
-            *([] if after is None else ["  " + after.line("floor, after")]),
-            f"      ratio {targets.at_least(self.ratio, self.ratio_target)}{against}, "
+            "  " + self.floor_after.line("floor, after"),
+            f"      ratio {targets.at_least(self.ratio, self.ratio_target)} of the floor's "
+            f"mean {self.floor_rate:.1f} req/s, "
             f"p99 {targets.at_most(self.turns.p99_ms, targets.P99_MS, unit=' ms')}",
             *(f"      {line}" for line in self.extra),
             *(f"      check: {line}" for line in self.checks),

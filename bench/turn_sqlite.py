@@ -170,7 +170,7 @@ class SqliteRun:
         checks: list[str],
         after: wrk.Result,
     ) -> Phase:
-        phase = Phase(name, turns, floor, RATIO_SQLITE, checks, floor_after=after)
+        phase = Phase(name, turns, floor, after, RATIO_SQLITE, checks)
         print("\n".join(phase.lines()), flush=True)
         self.phases.append(phase)
         return phase

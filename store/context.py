@@ -29,26 +29,26 @@ from store.vault import Vault
 MAX_DURATION = timedelta(hours=24)  # no appointment is longer: bounds the busy look-up
 
 
-# Booked appointments and blocks of one practitioner overlapping [:start, :end). SQLite:
-# the appointment side is an indexed range scan of the agenda index from :lowest (start -
-# MAX_DURATION). PostgreSQL: the no-overlap guard's own expression, which its partial
-# GiST index (WHERE status = 'booked') answers with all three conditions; written like
-# SQLite's, a planner without statistics yet (custom plans of a new or fresh table) picked
-# that index for the status alone and filtered every booked appointment of the
-# practitioner (19 ms instead of 0.1 at 60,000 appointments).
-_BLOCKS = (
-    'UNION ALL SELECT start, "end" FROM block WHERE practice_id = :practice '
-    'AND practitioner_id = :practitioner AND start < :end AND "end" > :start'
+# A practitioner's agenda over [:start, :end): what of one table overlaps it, per database
+# (the slot search's look-up and the booking statement share them). Appointments, SQLite:
+# an indexed range scan of the agenda index from :lowest (start - MAX_DURATION).
+# PostgreSQL: the no-overlap guard's own expression, which its partial GiST index (WHERE
+# status = 'booked') answers with all three conditions; written like SQLite's, a planner
+# without statistics yet (custom plans of a new or fresh table) picked that index for the
+# status alone and filtered every booked appointment of the practitioner (19 ms instead of
+# 0.1 at 60,000 appointments).
+_IN_AGENDA = "FROM {table} WHERE practice_id = :practice AND practitioner_id = :practitioner AND "
+BOOKED_OVERLAPPING = _IN_AGENDA.format(table="appointment") + (
+    'status = CAST(:booked AS VARCHAR) AND start >= :lowest AND start < :end AND "end" > :start'
 )
-BUSY = SQL(
-    'SELECT start, "end" FROM appointment WHERE practice_id = :practice '
-    "AND practitioner_id = :practitioner AND status = CAST(:booked AS VARCHAR) "
-    'AND start >= :lowest AND start < :end AND "end" > :start ' + _BLOCKS,
-    pg='SELECT start, "end" FROM appointment WHERE practice_id = :practice '
-    "AND practitioner_id = :practitioner AND status = 'booked' "
-    'AND tsrange(start, "end") && tsrange(CAST(:start AS TIMESTAMP), CAST(:end AS TIMESTAMP)) '
-    + _BLOCKS,
+BOOKED_OVERLAPPING_PG = _IN_AGENDA.format(table="appointment") + (
+    "status = 'booked' AND "
+    'tsrange(start, "end") && tsrange(CAST(:start AS TIMESTAMP), CAST(:end AS TIMESTAMP))'
 )
+BLOCKS_OVERLAPPING = _IN_AGENDA.format(table="block") + 'start < :end AND "end" > :start'
+# Booked appointments and blocks of one practitioner overlapping [:start, :end).
+_BUSY = 'SELECT start, "end" {booked} UNION ALL SELECT start, "end" ' + BLOCKS_OVERLAPPING
+BUSY = SQL(_BUSY.format(booked=BOOKED_OVERLAPPING), pg=_BUSY.format(booked=BOOKED_OVERLAPPING_PG))
 # A patient's booked appointments after :now, soonest first.
 UPCOMING = SQL(
     'SELECT id, practitioner_id, type_id, start, "end" FROM appointment '

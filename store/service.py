@@ -40,7 +40,14 @@ from bot.practice import Practice
 from bot.sanitize import clean_field
 from store import audit
 from store.address import normalise
-from store.context import MAX_DURATION, PatientRow, StoreContext
+from store.context import (
+    BLOCKS_OVERLAPPING,
+    BOOKED_OVERLAPPING,
+    BOOKED_OVERLAPPING_PG,
+    MAX_DURATION,
+    PatientRow,
+    StoreContext,
+)
 from store.crypto import CryptoError
 from store.db import Database
 from store.db import TurnTransaction as DbTurn
@@ -98,43 +105,27 @@ INSERT_SAVED_PATIENT = SQL(
 ROW_ONLY = (RecordNotice, SetLanguage, SetName)
 DROP_QUEUED = SQL("DELETE FROM outbox WHERE patient_id = :patient")
 # The slot re-checked and booked in one statement: the row is inserted only if nothing of
-# the practitioner's agenda (a booked appointment, a block) overlaps it (on SQLite the look-up
-# of store.context.BUSY). SQLite: BEGIN IMMEDIATE, nobody else writes between the check and
-# the insert. PostgreSQL: a booking committed meanwhile, which the check cannot see, is
-# refused by the no-overlap guard and simply not inserted (no savepoint); the values are
-# cast where a NULL or a bare parameter would not tell PostgreSQL their type.
-_FREE = (
-    "WHERE NOT EXISTS (SELECT 1 FROM appointment WHERE practice_id = :practice "
-    "AND practitioner_id = :practitioner AND {booked_overlaps}) "
-    "AND NOT EXISTS (SELECT 1 FROM block WHERE practice_id = :practice "
-    'AND practitioner_id = :practitioner AND start < :end AND "end" > :start)'
-)
-# SQLite: the agenda index's range from :lowest (start - MAX_DURATION). PostgreSQL: the
-# no-overlap guard's own expression, so its index answers with all three conditions
-# (with the SQLite form, a planner without statistics yet picks that partial index for
-# the status alone and filters every booked appointment of the practitioner)
-_OVERLAPS = (
-    'status = CAST(:booked AS VARCHAR) AND start >= :lowest AND start < :end AND "end" > :start'
-)
-_OVERLAPS_PG = (
-    "status = 'booked' AND tsrange(start, \"end\") && "
-    "tsrange(CAST(:start AS TIMESTAMP), CAST(:end AS TIMESTAMP))"
-)
+# the practitioner's agenda (a booked appointment, a block) overlaps it, the look-ups of
+# the slot search (store.context). SQLite: BEGIN IMMEDIATE, nobody else writes between
+# the check and the insert. PostgreSQL: a booking committed meanwhile, which the check
+# cannot see, is refused by the no-overlap guard and simply not inserted (no savepoint);
+# the values are cast where a NULL or a bare parameter would not tell PostgreSQL their type.
 _BOOK = (
     "INSERT INTO appointment (id, practice_id, patient_id, practitioner_id, type_id, start, "
-    '"end", status, prep_enc, created_at) SELECT {values} ' + _FREE
+    '"end", status, prep_enc, created_at) SELECT {values} '
+    "WHERE NOT EXISTS (SELECT 1 {booked}) AND NOT EXISTS (SELECT 1 " + BLOCKS_OVERLAPPING + ")"
 )
 BOOK_IF_FREE = SQL(
     _BOOK.format(
         values=":id, :practice, :patient, :practitioner, :type, :start, :end, :booked, :prep, :now",
-        booked_overlaps=_OVERLAPS,
+        booked=BOOKED_OVERLAPPING,
     ),
     pg=_BOOK.format(
         values="CAST(:id AS VARCHAR), CAST(:practice AS VARCHAR), CAST(:patient AS VARCHAR), "
         "CAST(:practitioner AS VARCHAR), CAST(:type AS VARCHAR), CAST(:start AS TIMESTAMP), "
         "CAST(:end AS TIMESTAMP), CAST(:booked AS VARCHAR), CAST(:prep AS BYTEA), "
         "CAST(:now AS TIMESTAMP)",
-        booked_overlaps=_OVERLAPS_PG,
+        booked=BOOKED_OVERLAPPING_PG,
     )
     + " ON CONFLICT DO NOTHING",
 )
