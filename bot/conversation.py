@@ -1,13 +1,13 @@
 """A patient's dialog position as frozen values: the conversation and its booking draft.
 
-A step never mutates them: it returns a new conversation (`dataclasses.replace`). The store
-keeps `to_dict()` encrypted between messages; `from_dict()` reads it back, and a stored
-shape it does not know (an older release's) restarts at the menu rather than failing.
+A step never mutates them: it returns a new conversation. The store keeps `to_dict()`
+encrypted between messages; `from_dict()` reads it back, and a stored shape it does not
+know (an older release's) restarts at the menu rather than failing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -141,17 +141,41 @@ class Conversation:
 
     def at(self, state: State, draft: Draft | None = None) -> Conversation:
         """This conversation moved to `state` (and `draft`), with nothing on offer."""
-        return replace(
-            self,
-            state=state,
-            draft=self.draft if draft is None else draft,
-            choices=(),
-            misses=0,
-            just_booked=False,
-        )
+        return self._moved(state, self.draft if draft is None else draft, (), self.generation)
 
     def offering(self, ids: tuple[str, ...]) -> Conversation:
         """These choice ids on offer; a new generation when they changed (old buttons expire)."""
-        if ids and ids != self.choices:
-            return replace(self, choices=ids, generation=self.generation + 1)
-        return replace(self, choices=ids)
+        return Conversation(
+            state=self.state,
+            draft=self.draft,
+            choices=ids,
+            generation=self._generation_for(ids),
+            misses=self.misses,
+            just_booked=self.just_booked,
+            reminded_on=self.reminded_on,
+        )
+
+    def offered_at(self, state: State, draft: Draft | None, ids: tuple[str, ...]) -> Conversation:
+        """`at(state, draft)` with these ids on offer, a new generation when they differ
+        from what was on offer before (one object, where `at` then `offering` made three)."""
+        draft = self.draft if draft is None else draft
+        return self._moved(state, draft, ids, self._generation_for(ids))
+
+    def _generation_for(self, ids: tuple[str, ...]) -> int:
+        return self.generation + 1 if ids and ids != self.choices else self.generation
+
+    def _moved(
+        self, state: State, draft: Draft, choices: tuple[str, ...], generation: int
+    ) -> Conversation:
+        """A move to another step: the misunderstandings and "just booked" start over. Built
+        directly rather than with `dataclasses.replace` (several per turn, each a few times
+        dearer); a test holds every field to what `replace` would give."""
+        return Conversation(
+            state=state,
+            draft=draft,
+            choices=choices,
+            generation=generation,
+            misses=0,
+            just_booked=False,
+            reminded_on=self.reminded_on,
+        )

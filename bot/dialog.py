@@ -99,8 +99,7 @@ def offer(
 ) -> Outcome:
     """A reply offering choices in `state`; the ids are remembered so `2` or a button maps
     back."""
-    moved = replace(step.conv.at(state, draft), choices=step.conv.choices)
-    base = moved.offering(tuple(ids))
+    base = step.conv.offered_at(state, draft, tuple(ids))
     choices = tuple(Choice(cid, label(cid, step.ctx)) for cid in ids)
     shorter = shorter if step.inbound.channel == "sms" else ()  # an SMS segment is the budget
     reply = Reply(tuple(texts), choices, base.generation, shorter)

@@ -12,7 +12,7 @@ import io
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,6 +51,14 @@ def _load(lang: str, localedir: Path) -> gettext.NullTranslations:
 def _locale(lang: str) -> Locale:
     """Babel's locale data for lang, parsed once per process."""
     return Locale.parse(lang)
+
+
+@lru_cache(maxsize=4096)
+def _formatted(value: datetime, pattern: str, lang: str, tz: ZoneInfo) -> str:
+    """A date-time in `tz` through Babel's pattern, remembered: every patient is offered
+    the same few days' slots, and Babel parses the pattern and walks the locale data at
+    each call."""
+    return format_datetime(value.astimezone(tz), pattern, tzinfo=tz, locale=_locale(lang))
 
 
 class Catalogs:
@@ -94,8 +102,7 @@ class Catalogs:
 
     def moment(self, value: datetime, style: str, lang: str, tz: ZoneInfo) -> str:
         """A date-time in the practice time zone, in the pattern the catalog gives for style."""
-        pattern = self.gettext(f"fmt.{style}", lang)
-        return format_datetime(value.astimezone(tz), pattern, tzinfo=tz, locale=_locale(lang))
+        return _formatted(value, self.gettext(f"fmt.{style}", lang), lang, tz)
 
     def render(self, reply: Reply, lang: str, tz: ZoneInfo) -> Rendered:
         """A reply as text plus (token, label) choices; tokens are `generation.index`.

@@ -70,6 +70,19 @@ SENDS = Counter(
 )
 
 
+_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, remembered: label values come from fixed sets (a few
+    dozen children in all), and `labels` validates and locks at every call of every turn."""
+    key = (id(metric), labels)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*labels)
+    return found
+
+
 def channel_label(channel: str) -> str:
     """A channel as a label: one of a fixed set, never free text."""
     return channel if channel in CHANNELS else "other"
@@ -87,21 +100,21 @@ class ObservedAssistant(Assistant):
         try:
             turn = super().handle(inbound, *args, **kwargs)
         except SQLAlchemyError:
-            TURNS.labels(channel, "unavailable").inc()
+            child(TURNS, channel, "unavailable").inc()
             raise
         except Exception:
-            TURNS.labels(channel, "error").inc()
+            child(TURNS, channel, "error").inc()
             raise
         finally:
-            TURN_SECONDS.labels(channel).observe(time.perf_counter() - started)
-        TURNS.labels(channel, _outcome(turn)).inc()
+            child(TURN_SECONDS, channel).observe(time.perf_counter() - started)
+        child(TURNS, channel, _outcome(turn)).inc()
         if turn.limited:
-            RATE_LIMITED.labels(channel).inc()
+            child(RATE_LIMITED, channel).inc()
         for effect in turn.effects:
             if isinstance(effect, Book):
-                APPOINTMENTS.labels(channel, "booked").inc()
+                child(APPOINTMENTS, channel, "booked").inc()
             elif isinstance(effect, Cancel):
-                APPOINTMENTS.labels(channel, "cancelled").inc()
+                child(APPOINTMENTS, channel, "cancelled").inc()
         return turn
 
 
@@ -115,7 +128,7 @@ def _outcome(turn: Turn) -> str:
 
 def count_send(channel: str, outcome: str) -> None:
     """One outbox send, as the worker recorded it."""
-    SENDS.labels(channel_label(channel), outcome).inc()
+    child(SENDS, channel_label(channel), outcome).inc()
 
 
 # ---------------------------------------------------------------- the database's gauges

@@ -21,7 +21,6 @@ import io
 import logging
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from hashlib import sha1
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 from xml.sax.saxutils import escape
@@ -126,8 +125,8 @@ class Signature:
         given = signature.encode()
         signed = "".join(name + value for name in sorted(form) for value in sorted(set(form[name])))
         for url in self.urls:
-            mac = hmac.new(self.token, (url + signed).encode(), sha1)
-            if hmac.compare_digest(base64.b64encode(mac.digest()), given):
+            mac = hmac.digest(self.token, (url + signed).encode(), "sha1")
+            if hmac.compare_digest(base64.b64encode(mac), given):
                 return True
         return False
 

@@ -4,7 +4,7 @@ associated data can name its row before the insert."""
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 
 from sqlalchemy import Column, DateTime, Index, LargeBinary, UniqueConstraint
@@ -13,7 +13,12 @@ from sqlmodel import Field, SQLModel
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A random UUID version 4, as 32 hex digits (what `uuid.uuid4().hex` gives, without
+    building the UUID object: a turn makes three)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 def utcnow() -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -91,3 +91,17 @@ def test_dates_in_practice_time_zone():
     assert cats.moment(winter, "long", "fr", PARIS) == "lundi 7 décembre à 08:30"
     assert cats.moment(winter, "long", "en", PARIS) == "Monday 7 December at 08:30"
     assert cats.text(Text("raw", {"value": Moment(winter)}), "en", PARIS) == "Mon 7 Dec 08:30"
+
+
+def test_remembered_dates_follow_the_instant_the_zone_and_the_language():
+    """Formatted dates are remembered per process: the same instant written in another
+    zone reads the same, another practice zone or language does not."""
+    cats = Catalogs()
+    at = datetime(2026, 12, 7, 7, 30, tzinfo=UTC)
+    same_instant = at.astimezone(ZoneInfo("America/New_York"))
+    for _ in range(2):  # the second round is answered from what was remembered
+        assert cats.moment(at, "slot", "fr", PARIS) == "lun. 7 déc. 08:30"
+        assert cats.moment(same_instant, "slot", "fr", PARIS) == "lun. 7 déc. 08:30"
+        assert cats.moment(at, "slot", "fr", ZoneInfo("Indian/Reunion")) == "lun. 7 déc. 11:30"
+        assert cats.moment(at, "slot", "en", PARIS) == "Mon 7 Dec 08:30"
+        assert cats.moment(at + timedelta(days=1), "slot", "fr", PARIS) == "mar. 8 déc. 08:30"
