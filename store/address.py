@@ -19,6 +19,7 @@ NATIONAL_FAMILY: dict[str, tuple[str, ...]] = {
     "FR": ("RE", "YT", "GP", "MQ", "GF", "PM", "BL", "MF"),
 }
 _DIALLABLE = re.compile(r"^\+?[0-9 ().\-/]{3,40}$")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 class AddressError(ValueError):
@@ -56,6 +57,27 @@ def normalise(channel: str, raw: str, region: str = "FR") -> str:
     if not raw or len(raw) > 64:
         raise AddressError("empty or too long console id")
     return raw
+
+
+def presumed(channel: str, raw: str, region: str = "FR") -> tuple[str, bool]:
+    """The sender's address and whether it was checked. An SMS sender already in E.164
+    form (as Twilio sends every phone number) is taken as it is, unchecked: a known
+    patient's number was checked when the row was made, and a valid number in E.164 form
+    is its own normal form (libphonenumber's example numbers of every region hold this, in
+    the tests), so it finds that row; the turn runs `checked` only for a sender it finds
+    no row for. That spares a returning patient's turn libphonenumber's parsing and
+    validation (tens of microseconds) in a process that has not seen the number yet."""
+    if channel == "sms":
+        bare = raw.strip()
+        if _E164.fullmatch(bare):
+            return bare, False
+    return normalise(channel, raw, region), True
+
+
+def checked(address: str, region: str = "FR") -> None:
+    """AddressError unless the presumed SMS address is a valid number in its normal form."""
+    if phone_number(address, region) != address:
+        raise AddressError("not a phone number in its normal form")
 
 
 def index_value(channel: str, normalised: str) -> str:

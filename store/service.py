@@ -39,7 +39,7 @@ from bot.messages import Inbound, Rendered, Text
 from bot.practice import Practice
 from bot.sanitize import clean_field
 from store import audit
-from store.address import normalise
+from store.address import checked, presumed
 from store.context import (
     BLOCKS_OVERLAPPING,
     BOOKED_OVERLAPPING,
@@ -235,7 +235,8 @@ class Assistant:
         (nothing written, nothing counted), and the next attempt (`look_up`) finds it and
         repeats the reply given. Messages delivered again are rare; a look-up per turn
         was one more statement and index page for every message."""
-        address = normalise(inbound.channel, inbound.sender, self.practice.phone_region)
+        region = self.practice.phone_region
+        address, verified = presumed(inbound.channel, inbound.sender, region)
         key = self._message_key(inbound)
         index = self.vault.address_index(self.practice.id, inbound.channel, address)
         plan = self._plan(inbound, address, index) if self.db.gated else None
@@ -247,6 +248,8 @@ class Assistant:
             if processed is not None:
                 tx.discard()  # nothing to write; the message is not counted either
                 return self._repeat(processed)
+            if known is None and not verified:
+                checked(address, region)  # a sender with no row: AddressError rolls back
             turn = self._limited(raw, inbound, known, decision)
             if turn is None:
                 turn = self._dialog(tx, inbound, address, index, plan, known)

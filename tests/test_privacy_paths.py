@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import phonenumbers
 import pytest
 import time_machine
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -15,7 +16,7 @@ from sqlmodel import select
 
 from bot.sanitize import clean_field
 from store import lifecycle
-from store.address import AddressError, normalise
+from store.address import AddressError, checked, normalise, presumed
 from store.crypto import FORMAT, NONCE_BYTES, CryptoError
 from store.models import Appointment, AuditEvent, Patient, ProcessedMessage
 from store.scheduler import run_daily_purge
@@ -161,6 +162,50 @@ def test_valid_numbers_are_read_like_libphonenumber(raw, expected):
 def test_alphanumeric_senders_and_short_codes_are_refused(raw):
     with pytest.raises(AddressError):
         normalise("sms", raw, "FR")
+
+
+def example_numbers() -> list[str]:
+    """libphonenumber's example number of every region and number type in E.164 form,
+    with each of its neighbours (the last digit changed) that libphonenumber holds valid."""
+    found = set()
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        for kind in vars(phonenumbers.PhoneNumberType).values():
+            if not isinstance(kind, int):
+                continue
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            for digit in "0123456789":
+                neighbour = e164[:-1] + digit
+                if phonenumbers.is_valid_number(phonenumbers.parse(neighbour)):
+                    found.add(neighbour)
+    return sorted(found)
+
+
+def test_a_valid_number_in_e164_form_is_its_own_normal_form():
+    """What lets a turn take an E.164 sender as it is and check only a sender it finds no
+    row for: over every region's example numbers, libphonenumber's normal form of the
+    E.164 string is that string, and the unchecked address is the one a check gives."""
+    numbers = example_numbers()
+    assert len(numbers) > 5000
+    for number in numbers:
+        address, verified = presumed("sms", number)
+        assert address == number == normalise("sms", number, "FR")
+        assert verified is (len(number) < 8)  # very short numbers are checked at once
+        checked(number, "FR")  # no AddressError
+
+
+@pytest.mark.parametrize("raw", ["+33012345678", "+9991234567", "+3312345"])
+def test_e164_shaped_numbers_that_are_not_valid_are_refused_when_checked(raw):
+    assert presumed("sms", raw) == (raw, False)
+    with pytest.raises(AddressError):
+        checked(raw, "FR")
+
+
+@pytest.mark.parametrize("raw", [" 06 12 34 56 78", "0033612345678", "+33 6 12 34 56 78"])
+def test_other_forms_are_checked_and_normalised_at_once(raw):
+    assert presumed("sms", raw) == ("+33612345678", True)
 
 
 @pytest.mark.parametrize("raw", ["-100123456", "0", "abc"])
@@ -331,8 +376,12 @@ def reply_of(phone, form: dict[str, str]) -> str:
     return reply_text(response.get_data(as_text=True))
 
 
-@pytest.mark.parametrize("sender", ["A0612345678", "PHARMACIE", "36111"])
+@pytest.mark.parametrize(
+    "sender", ["A0612345678", "PHARMACIE", "36111", "+33012345678", "+9991234567"]
+)
 def test_an_alphanumeric_or_short_code_sender_opens_no_record(tmp_path, sender):
+    """Nor a number in E.164 form that libphonenumber holds invalid (checked once the turn
+    finds no patient with it: its transaction, rate-limit count included, rolls back)."""
     from channels.runtime import Runtime
     from channels.web import create_app
     from tests.test_sms import Phone, make_settings, row_counts
