@@ -192,7 +192,7 @@ def book(client: Client, phone: str, rng: random.Random) -> None:
 
 
 def run(
-    base: str, jobs: int, threads: int, job: Callable[[Client, int], None]
+    base: str, jobs: int, threads: int, job: Callable[[Client, int], object]
 ) -> tuple[float, Stats]:
     """Run `jobs` jobs on `threads` threads; wall time and stats."""
     stats = Stats()

@@ -38,6 +38,7 @@ class Store:
 
     def connection(self) -> Any:
         if self._conn is None:
+            conn: Any
             if self.sqlite:
                 conn = sqlite3.connect(self.url.removeprefix("sqlite:///"), isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")

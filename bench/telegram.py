@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from flask import Flask
 
@@ -185,6 +185,7 @@ def bench_webhook(args: argparse.Namespace, tmp: Path, api_base: str) -> None:
 
 
 def bench_drain(messages: int, tmp: Path) -> None:
+    from channels.outbound import SendOutcome
     from channels.runtime import Runtime
     from channels.settings import Settings
     from channels.telegram import TelegramSender
@@ -197,7 +198,7 @@ def bench_drain(messages: int, tmp: Path) -> None:
 
         dispatched: ClassVar[list[tuple[str, float]]] = []
 
-        async def send(self, address: str, payload: dict) -> object:  # type: ignore[override]
+        async def send(self, address: str, payload: dict[str, Any]) -> SendOutcome:
             self.dispatched.append((address, time.monotonic()))
             return await super().send(address, payload)
 
