@@ -193,7 +193,8 @@ def _unreadable_cells(db: Database, vault: Any) -> tuple[list[tuple[str, str, st
 
 
 def _sample(session: Any, cell: Cell) -> Iterator[tuple[str, bytes]]:
-    """The oldest and the newest non-empty ciphertexts of a column (ids are time-ordered)."""
+    """A few non-empty ciphertexts of a column: the first and the last by row id (random
+    ids: a sample from across the table)."""
     pk = cell.table.c.id
     base = select(pk, cell.column).where(cell.column.is_not(None))
     seen = set()

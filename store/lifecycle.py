@@ -464,7 +464,8 @@ def _write_table(
     progress: Progress | None,
 ) -> int:
     """Stream one table into `<table>.json` in the archive."""
-    query = core_select(table).where(table.c.practice_id == practice.id).order_by(table.c.id)
+    query = core_select(table).where(table.c.practice_id == practice.id)
+    query = query.order_by(*table.primary_key.columns)
     n = 0
     with zf.open(f"{table.name}.json", "w") as fh:
         fh.write(b"[")

@@ -21,6 +21,12 @@ def new_id() -> str:
     return raw.hex()
 
 
+# On SQLite a table keyed by text is two B-trees, the rows (under a hidden rowid) and the
+# index on the key; stored WITHOUT ROWID, small rows live in their key's B-tree, one page
+# fewer to write per row. (PostgreSQL has no such option.)
+ROWLESS = {"sqlite_with_rowid": False}
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -102,15 +108,19 @@ class Appointment(SQLModel, table=True):
 
 
 class ProcessedMessage(SQLModel, table=True):
-    """A provider message id already handled, with the reply given (to repeat it, 48 h)."""
+    """A provider message id already handled, with the reply given (to repeat it, 48 h).
+
+    Keyed by what a turn looks it up by; its `id` only names it in the sealed reply's
+    associated data. Every turn inserts one: an index on the id would be one more page in
+    the write-ahead log for each (on SQLite the rows stay in a rowid table, appended, with
+    the key as the one index: the replies are too large for a WITHOUT ROWID table)."""
 
     __tablename__ = "processed_message"
-    __table_args__ = (UniqueConstraint("practice_id", "channel", "external_id"),)
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    practice_id: str = Field(max_length=32)
-    channel: str = Field(max_length=16)
-    external_id: str = Field(max_length=64)
+    practice_id: str = Field(primary_key=True, max_length=32)
+    channel: str = Field(primary_key=True, max_length=16)
+    external_id: str = Field(primary_key=True, max_length=64)
+    id: str = Field(default_factory=new_id, max_length=32)
     # not indexed: only erasure and export look records up by patient (kept 48 h, they
     # scan), while every turn would write one more index page
     patient_id: str | None = Field(default=None, max_length=32)
@@ -156,14 +166,14 @@ class AuditEvent(SQLModel, table=True):
 
 
 class RateLimit(SQLModel, table=True):
-    """Inbound messages of one sender in the current window (blind index only, short-lived)."""
+    """Inbound messages of one sender in the current window (blind index only, short-lived);
+    keyed by the sender itself, the one way it is looked up (no id: nothing is sealed)."""
 
     __tablename__ = "rate_limit"
-    __table_args__ = (UniqueConstraint("practice_id", "key"),)
+    __table_args__ = (ROWLESS,)
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    practice_id: str = Field(max_length=32)
-    key: str = Field(max_length=64)  # blind index of the sender, never the address
+    practice_id: str = Field(primary_key=True, max_length=32)
+    key: str = Field(primary_key=True, max_length=64)  # the sender's blind index, never the address
     window_start: datetime = Field(default_factory=utcnow, sa_column=ts())
     count: int = 0
     notified: bool = False

@@ -11,13 +11,12 @@ its sender's row).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
 from store.address import index_value
-from store.models import new_id
 from store.raw import SQL, Raw
 from store.vault import Vault
 
@@ -26,17 +25,17 @@ DEFAULT_WINDOW = timedelta(minutes=10)
 
 # Every assignment reads the row as it was (SQL semantics, SQLite and PostgreSQL alike).
 COUNT = SQL(
-    "INSERT INTO rate_limit (id, practice_id, key, window_start, count, notified) "
-    "VALUES (:id, :practice, :key, :now, 1, FALSE) "
+    "INSERT INTO rate_limit (practice_id, key, window_start, count, notified) "
+    "VALUES (:practice, :key, :now, 1, FALSE) "
     "ON CONFLICT (practice_id, key) DO UPDATE SET "
     "count = CASE WHEN rate_limit.window_start > :cutoff THEN rate_limit.count + 1 ELSE 1 END, "
     "notified = CASE WHEN rate_limit.window_start > :cutoff "
     "THEN rate_limit.notified ELSE FALSE END, "
     "window_start = CASE WHEN rate_limit.window_start > :cutoff "
     "THEN rate_limit.window_start ELSE :now END "
-    "RETURNING id, count, notified"
+    "RETURNING count, notified"
 )
-NOTIFIED = SQL("UPDATE rate_limit SET notified = TRUE WHERE id = :id")
+NOTIFIED = SQL("UPDATE rate_limit SET notified = TRUE WHERE practice_id = :practice AND key = :key")
 
 
 class Decision(Enum):
@@ -67,7 +66,6 @@ class RateLimiter:
     ) -> tuple[SQL, dict[str, Any]]:
         """The statement counting one message of `key` (to run with others at once)."""
         params = {
-            "id": new_id(),
             "practice": practice_id,
             "key": key,
             "now": raw.ts(now),
@@ -75,13 +73,15 @@ class RateLimiter:
         }
         return COUNT, params
 
-    def decide(self, raw: Raw, row: Sequence[Any] | None) -> Decision:
-        """What to do with the message, from the row `count` returned."""
+    def decide(self, raw: Raw, counted: Mapping[str, Any], row: Sequence[Any] | None) -> Decision:
+        """What to do with the message, from the row that `count`'s statement returned
+        (`counted`: its parameters, which name the sender)."""
         assert row is not None  # an upsert with RETURNING always returns its row
-        row_id, count, notified = row
+        count, notified = row
         if count <= self.limit:
             return Decision.ALLOW
         if notified:
             return Decision.SILENT
-        raw.run(NOTIFIED, {"id": row_id})  # the notice is sent once per window
+        sender = {"practice": counted["practice"], "key": counted["key"]}
+        raw.run(NOTIFIED, sender)  # the notice is sent once per window
         return Decision.NOTIFY

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, LargeBinary, Table, func, select, update
+from sqlalchemy import Column, LargeBinary, Table, func, select, tuple_, update
 from sqlmodel import SQLModel
 
 from store import audit
@@ -98,24 +98,42 @@ def _reseal(vault: Vault, cell: Cell, row_id: str, token: bytes) -> bytes:
 
 
 def _batch(
-    db: Database, vault: Vault, cell: Cell, after: str, size: int, verify: bool, report: Report
-) -> tuple[str | None, int]:
-    """Rotate one batch of rows with id > after; return the last id seen and the rows read."""
-    pk = cell.table.c.id
-    query = (
-        select(pk, cell.column).where(pk > after, cell.column.is_not(None)).order_by(pk).limit(size)
-    )
+    db: Database,
+    vault: Vault,
+    cell: Cell,
+    after: tuple[Any, ...] | None,
+    size: int,
+    verify: bool,
+    report: Report,
+) -> tuple[tuple[Any, ...] | None, int]:
+    """Rotate one batch of rows after the primary key `after` (None: from the first);
+    return the last key seen and the rows read. Rows are paged by their primary key (a
+    provider-id record's is its message key); the associated data names the row's id."""
+    key = list(cell.table.primary_key.columns)
+    query = select(*key, cell.table.c.id, cell.column).where(cell.column.is_not(None))
+    if after is not None:
+        query = query.where(tuple_(*key) > tuple_(*after))
+    query = query.order_by(*key).limit(size)
     with db.write() as session:
         rows = session.execute(query if db.is_sqlite else query.with_for_update()).all()
-        for row_id, token in rows:
-            _one(session, vault, cell, row_id, token, verify, report)
-    return (rows[-1][0] if rows else None), len(rows)
+        for row in rows:
+            found = dict(zip(key, row[: len(key)], strict=True))
+            row_id, token = row[len(key) :]
+            _one(session, vault, cell, found, row_id, token, verify, report)
+    return (tuple(rows[-1][: len(key)]) if rows else None), len(rows)
 
 
 def _one(
-    session: Any, vault: Vault, cell: Cell, row_id: str, token: bytes, verify: bool, report: Report
+    session: Any,
+    vault: Vault,
+    cell: Cell,
+    key: dict[Column[Any], Any],
+    row_id: str,
+    token: bytes,
+    verify: bool,
+    report: Report,
 ) -> None:
-    """Rotate one cell, or count it as current, or report it as failed."""
+    """Rotate one cell (its row found by `key`), or count it as current, or report it."""
     try:
         if vault.ring.is_current(token):
             if verify:
@@ -128,10 +146,9 @@ def _one(
             {"table": cell.table.name, "column": cell.name, "row_id": row_id, "reason": str(exc)}
         )
         return
-    pk = cell.table.c.id
     done = session.execute(
         update(cell.table)
-        .where(pk == row_id, cell.column == token)
+        .where(*(column == value for column, value in key.items()), cell.column == token)
         .values({cell.column.name: fresh})
     )
     if done.rowcount:  # else written meanwhile by the service: already under the primary key
@@ -151,7 +168,7 @@ def rotate(
     """Re-seal every ciphertext not under the primary key; with verify, authenticate all."""
     report = Report()
     for cell in sealed_cells():
-        after = ""
+        after: tuple[Any, ...] | None = None
         while True:
             last, n = _batch(db, vault, cell, after, batch_size, verify, report)
             if progress is not None and n:

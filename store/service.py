@@ -312,9 +312,9 @@ class Assistant:
             queries.append(limiter.count(raw, self.practice.id, sender, self.clock()))
         rows = raw.ones(*queries)
         processed = rows[1] if key is not None else None
-        decision = (
-            limiter.decide(raw, rows[-1]) if limiter is not None and processed is None else None
-        )
+        decision = None
+        if limiter is not None and processed is None:
+            decision = limiter.decide(raw, queries[-1][1], rows[-1])
         return processed, self._patient_row(raw, rows[0]), decision
 
     def _repeat(self, processed: Sequence[Any]) -> Turn:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from alembic import command
 from click.testing import CliRunner
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, event, inspect, text
 
 from channels.cli.db import db as db_command
 from store import migrations
@@ -36,8 +39,6 @@ def test_upgrade_builds_exactly_the_models_schema(fresh_url: str) -> None:
 def test_upgrade_twice_is_harmless_and_downgrade_empties(fresh_url: str) -> None:
     migrations.upgrade(fresh_url)
     migrations.upgrade(fresh_url)
-    from alembic import command
-
     command.downgrade(migrations.config(fresh_url), "base")
     db = Database(fresh_url)
     with db.engine.connect() as conn:
@@ -83,3 +84,125 @@ def test_cli_upgrade_then_current(tmp_path: Path, fresh_url: str) -> None:
     assert f"at revision {migrations.head()}" in done.output
     after = runner.invoke(db_command, ["current"], env=env)
     assert "up to date" in after.output
+
+
+# The two records every turn writes are keyed by what a turn looks them up by.
+KEYED = {
+    "processed_message": ["practice_id", "channel", "external_id"],
+    "rate_limit": ["practice_id", "key"],
+}
+T0 = "2026-12-01 09:00:00.000000"
+MESSAGE = (
+    "INSERT INTO processed_message (id, practice_id, channel, external_id, patient_id, "
+    f"reply_enc, created_at) VALUES ('m1', 'default', 'sms', 'k1', NULL, :reply, '{T0}')"
+)
+COUNTER = (
+    "INSERT INTO rate_limit (id, practice_id, key, window_start, count, notified) "
+    f"VALUES ('r1', 'default', 's1', '{T0}', 7, TRUE)"
+)
+KEPT = {
+    "processed_message": (
+        "SELECT id, practice_id, channel, external_id, reply_enc FROM processed_message"
+    ),
+    "rate_limit": "SELECT practice_id, key, window_start, count, notified FROM rate_limit",
+}
+
+
+def _rows(url: str) -> dict[str, list[tuple[object, ...]]]:
+    db = Database(url)
+    with db.engine.connect() as conn:
+        got = {t: [tuple(r) for r in conn.execute(text(q))] for t, q in KEPT.items()}
+    db.dispose()
+    return got
+
+
+def _storage(url: str) -> dict[str, tuple[list[str], dict[str, object], list[str]]]:
+    """Each table's primary key, SQLite storage options and unique constraints."""
+    db = Database(url)
+    with db.engine.connect() as conn:
+        found = inspect(conn)
+        got = {
+            t: (
+                found.get_pk_constraint(t)["constrained_columns"],
+                found.get_table_options(t),
+                [str(u["column_names"]) for u in found.get_unique_constraints(t)],
+            )
+            for t in KEYED
+        }
+    db.dispose()
+    return got
+
+
+def _expected(url: str) -> dict[str, tuple[list[str], dict[str, object], list[str]]]:
+    """The provider-id records stay in a rowid table (their replies are too large for a
+    WITHOUT ROWID one); the rate-limit counters, small, live in their key's B-tree."""
+    rowless = {"sqlite_with_rowid": False} if url.startswith("sqlite") else {}
+    return {
+        "processed_message": (KEYED["processed_message"], {}, []),
+        "rate_limit": (KEYED["rate_limit"], rowless, []),
+    }
+
+
+def test_turn_records_are_keyed_by_their_look_up_migrated_or_created(fresh_url: str) -> None:
+    migrations.upgrade(fresh_url)
+    assert _storage(fresh_url) == _expected(fresh_url)
+    command.downgrade(migrations.config(fresh_url), "base")
+    db = Database(fresh_url)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))
+    db.create_all()  # what development and the tests run on
+    db.dispose()
+    assert _storage(fresh_url) == _expected(fresh_url)
+
+
+def test_rekeying_the_turn_records_keeps_every_row(fresh_url: str) -> None:
+    migrations.upgrade(fresh_url, "0004")
+    db = Database(fresh_url)
+    with db.engine.begin() as conn:
+        conn.execute(text(MESSAGE), {"reply": b"\x03"})
+        conn.execute(text(COUNTER))
+    db.dispose()
+    before = _rows(fresh_url)
+    assert all(len(rows) == 1 for rows in before.values())
+
+    assert migrations.upgrade(fresh_url) == migrations.head()
+    assert migrations.schema_diff(fresh_url) == []
+    assert _rows(fresh_url) == before  # the counter too: its window goes on
+
+    command.downgrade(migrations.config(fresh_url), "0004")
+    assert _rows(fresh_url) == before | {"rate_limit": []}  # counters restart (minutes long)
+    assert _storage(fresh_url)["processed_message"][0] == ["id"]
+    assert migrations.upgrade(fresh_url) == migrations.head()
+    assert _storage(fresh_url) == _expected(fresh_url)
+
+
+def test_the_sqlite_rebuild_leaves_no_copy_of_a_record_behind(tmp_path: Path) -> None:
+    """The old tables' pages are zeroed as they are freed: a reply erased afterwards is
+    nowhere in the file (as secure_delete promises for every deletion), even where SQLite
+    was built with secure_delete off by default (Debian's has it on: the migration runs
+    as on another)."""
+    url = f"sqlite:///{tmp_path / 'creneau.sqlite3'}"
+    mark = bytes.fromhex("5eC12e7c0ffee0ddba11") * 4
+    migrations.upgrade(url, "0004")
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text(MESSAGE), {"reply": mark})
+    db.checkpoint()
+    db.dispose()
+    event.listen(Engine, "connect", _insecure)
+    try:
+        migrations.upgrade(url)
+    finally:
+        event.remove(Engine, "connect", _insecure)
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE processed_message SET reply_enc = NULL"))
+    assert db.checkpoint()
+    db.dispose()
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("creneau.sqlite3*"))
+    assert mark not in stored
+
+
+def _insecure(dbapi_conn: Any, _record: Any) -> None:
+    if isinstance(dbapi_conn, sqlite3.Connection):
+        dbapi_conn.execute("PRAGMA secure_delete=OFF")

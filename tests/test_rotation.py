@@ -71,6 +71,8 @@ def test_rotate_interrupted_resumed_then_old_key_removed(seeded, ring_b):
     before = cells(seeded)
     total = len(before)
     assert total == count_sealed(seeded.db) > 20
+    # replies kept by provider-id records, paged by their (composite) message key
+    assert sum(table == "processed_message" for table, *_ in before) > 2 * 3
     assert {k for *_, tok in before for k in [vault.ring.key_id(tok)]} == {"t1"}
 
     def stop(n: int) -> None:
