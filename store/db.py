@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +29,7 @@ from store import (
     constraints,  # noqa: F401  (PostgreSQL-only DDL on create_all)
     models,  # noqa: F401  (registers the tables)
 )
-from store.checkpoint import Checkpointer
+from store.checkpoint import BACKSTOP_PAGES, SQLITE_BACKSTOP_PAGES, Checkpointer
 from store.gate import WriteGate
 from store.raw import SQL, Raw
 
@@ -144,6 +144,7 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.is_postgres = self.url.get_backend_name() == "postgresql"
         self._health: Engine | None = None
+        self._checkpointer: Checkpointer | None = None
         if self.is_sqlite:
             self._ensure_dir()
             self.engine = create_engine(
@@ -155,7 +156,7 @@ class Database:
                 # connection's whole cache when another one has written since)
                 pool_use_lifo=True,
             )
-            _tune_sqlite(self.engine, timeouts.lock_ms)
+            _tune_sqlite(self.engine, timeouts.lock_ms, self._backstop)
         else:
             self.engine = create_engine(
                 url,
@@ -170,7 +171,6 @@ class Database:
         self._writer = self.engine.execution_options(creneau_immediate=True)
         file = self.url.database if self.url.database not in (None, "", ":memory:") else None
         self._gate = WriteGate(file) if self.is_sqlite and file else None
-        self._checkpointer: Checkpointer | None = None
 
     def _ensure_dir(self) -> None:
         db = self.url.database
@@ -334,6 +334,14 @@ class Database:
         file = self.url.database
         if self.is_sqlite and self._gate is not None and file and self._checkpointer is None:
             self._checkpointer = Checkpointer(file)
+            self.engine.dispose()  # connections made before get the later backstop
+
+    def _backstop(self) -> int:
+        """Pages in the WAL at which a commit checkpoints on its own: SQLite's 1,000, or
+        later where the background checkpoint runs. Under load a web process writes 1,000
+        pages within one of its intervals; the commit that then copied them held the
+        write gate meanwhile, and so every turn waiting behind it."""
+        return BACKSTOP_PAGES if self._checkpointer is not None else SQLITE_BACKSTOP_PAGES
 
     def dispose(self) -> None:
         if self._checkpointer is not None:
@@ -570,13 +578,14 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
             raise DisconnectionError("pooled connection did not answer") from exc
 
 
-def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+def _tune_sqlite(engine: Engine, busy_timeout_ms: int, backstop: Callable[[], int]) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         _wal(cur, busy_timeout_ms / 1000)
+        cur.execute(f"PRAGMA wal_autocheckpoint={int(backstop())}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA secure_delete=ON")  # deleted or overwritten cells are zeroed

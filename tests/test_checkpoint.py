@@ -9,6 +9,7 @@ import time
 
 from sqlalchemy import text
 
+from store.checkpoint import BACKSTOP_PAGES, SQLITE_BACKSTOP_PAGES
 from store.db import Database
 from store.raw import SQL
 
@@ -69,5 +70,26 @@ def test_elsewhere_the_wal_waits_for_sqlites_own_checkpoint(tmp_path) -> None:
             assert conn.execute(text("SELECT count(*) FROM scratch")).scalar() == ROWS
         assert os.path.getsize(file) == before
         assert os.path.getsize(file + "-wal") >= ROWS * 8000
+    finally:
+        db.dispose()
+
+
+def _backstop(db: Database) -> int:
+    with db.engine.connect() as conn:
+        return int(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+
+
+def test_sqlites_own_checkpoint_comes_later_where_the_thread_runs(tmp_path) -> None:
+    """A web process writes 1,000 pages within one background interval under load: its
+    own checkpoint then waits for 4,000, so it seldom falls on a turn; elsewhere SQLite's
+    1,000 stays (nothing else keeps the WAL short there)."""
+    db, _ = _database(tmp_path)
+    try:
+        assert _backstop(db) == SQLITE_BACKSTOP_PAGES == 1_000
+        db.checkpoint_in_background()
+        assert _backstop(db) == BACKSTOP_PAGES == 4_000  # connections made before too
+        with db.turn() as tx:
+            raw = tx.raw.cursor.connection
+            assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == BACKSTOP_PAGES
     finally:
         db.dispose()
