@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,7 +212,7 @@ class Database:
             return
         if self._checkpointer is not None:
             self._checkpointer.ensure_running()
-        with self._gate.held(self.timeouts.lock_ms / 1000), self._on_driver(False) as turn:
+        with self._on_driver(False, self._gate) as turn:
             yield turn
 
     @contextmanager
@@ -249,16 +249,23 @@ class Database:
                 raise SnapshotWrite()
 
     @contextmanager
-    def _on_driver(self, read_only: bool) -> Iterator[DriverTurn]:
+    def _on_driver(self, read_only: bool, gate: WriteGate | None = None) -> Iterator[DriverTurn]:
         """A SQLite turn's transaction on the driver's own connection: BEGIN IMMEDIATE and
         COMMIT (BEGIN and ROLLBACK for a snapshot) without SQLAlchemy's connection and
         transaction objects around them, which cost a turn more than the two statements;
-        they are made only if the turn asks for its ORM session."""
+        they are made only if the turn asks for its ORM session. With the write `gate`,
+        the connection is taken from the pool before it and given back after it: every
+        other process's turn waits for the transaction only (what is not committed is
+        rolled back before the gate opens)."""
         turn = DriverTurn(self.engine, self.engine.raw_connection(), read_only)
         try:
-            turn.begin()
-            yield turn
-            turn.commit()
+            with gate.held(self.timeouts.lock_ms / 1000) if gate else nullcontext():
+                try:
+                    turn.begin()
+                    yield turn
+                    turn.commit()
+                finally:
+                    turn.settle()
         finally:
             turn.end()
 
@@ -472,6 +479,12 @@ class DriverTurn(TurnTransaction):
             self._conn.commit()
         else:
             _on_sqlite(self.driver, "COMMIT")
+
+    def settle(self) -> None:
+        """Roll back what was not committed (on the hot path: no ORM session was asked for;
+        `end` rolls a session's transaction back through it)."""
+        if self._conn is None and self.driver.in_transaction:
+            self.driver.rollback()
 
     def end(self) -> None:
         """Roll back what was not committed; give the connection back to the pool."""

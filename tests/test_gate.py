@@ -164,3 +164,62 @@ def test_processes_never_hold_it_together(tmp_path):
     ]
     assert [p.wait(120) for p in procs] == [0, 0, 0]
     assert counter.read_text() == "900"
+
+
+class Failed(Exception):
+    pass
+
+
+def test_a_failed_turn_is_rolled_back_before_the_gate_opens(tmp_path, monkeypatch):
+    """Whoever gets the gate next writes at once: the failed turn let go of SQLite's lock
+    first (otherwise the next would wait in SQLite's busy handler, or give up). The
+    connection goes back to the pool after the gate opens: slowed down here, so the next
+    turn surely runs meanwhile."""
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from store.db import Database, DriverTurn
+    from store.raw import SQL
+
+    end = DriverTurn.end
+
+    def slow_end(self: DriverTurn) -> None:
+        time.sleep(0.3)
+        end(self)
+
+    monkeypatch.setattr(DriverTurn, "end", slow_end)
+
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    other = WriteGate(tmp_path / "db.sqlite3")  # its own lock file description: as another process
+    wrote: list[str] = []
+    inside = threading.Event()
+
+    def next_turn() -> None:
+        inside.wait(5)
+        with other.held(5):
+            conn = sqlite3.connect(tmp_path / "db.sqlite3", timeout=0, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT INTO t VALUES (2)")
+                conn.execute("COMMIT")
+                wrote.append("ok")
+            except sqlite3.OperationalError as exc:
+                wrote.append(str(exc))
+            finally:
+                conn.close()
+
+    waiter = threading.Thread(target=next_turn)
+    waiter.start()
+    with pytest.raises(Failed), db.turn() as tx:
+        tx.raw.run(SQL("INSERT INTO t VALUES (1)"), {})
+        inside.set()
+        time.sleep(0.2)  # the other is waiting for the gate meanwhile
+        raise Failed()
+    waiter.join(5)
+    with db.engine.connect() as conn:
+        assert [r[0] for r in conn.execute(text("SELECT x FROM t"))] == [2]
+    db.dispose()
+    assert wrote == ["ok"]
