@@ -1,8 +1,8 @@
 """What the turn-cost benchmark sends: its practice, its patients and their signed messages.
 
 The practice has one consultation type per practitioner and is open every day from 07:00
-to 21:00 in 10-minute slots, so tens of thousands of distinct slots exist within its
-horizon. Each patient asks in words for one precise free slot ("le 14/12 à partir de
+to 21:00 in 10-minute slots, so over a hundred thousand distinct slots exist within its
+horizon (a machine running 2,000 turns a second books tens of thousands in one run). Each patient asks in words for one precise free slot ("le 14/12 à partir de
 9h20"), which the dialog then offers first: patients who confirm book distinct slots, and
 every confirmation really books.
 """
@@ -24,7 +24,7 @@ from bench.sms_webhook import ACCOUNT_SID, AUTH_TOKEN, PATH, PUBLIC
 PRACTICE_NUMBER = "+33700000099"
 TIMEZONE = ZoneInfo("Europe/Paris")
 OPEN, CLOSE, STEP = time(7, 0), time(21, 0), 10  # every day, minutes per slot
-HORIZON_DAYS = 60
+HORIZON_DAYS = 120
 NAMES = (
     "Roux",
     "Petit",
