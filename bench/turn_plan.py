@@ -2,9 +2,10 @@
 
 The practice has one consultation type per practitioner and is open every day from 07:00
 to 21:00 in 10-minute slots, so over a hundred thousand distinct slots exist within its
-horizon (a machine running 2,000 turns a second books tens of thousands in one run). Each patient asks in words for one precise free slot ("le 14/12 à partir de
-9h20"), which the dialog then offers first: patients who confirm book distinct slots, and
-every confirmation really books.
+horizon (a machine running 2,000 turns a second books tens of thousands in one run).
+Each patient asks in words for one precise free slot ("le 14/12 à partir de 9h20"),
+which the dialog then offers first: patients who confirm book distinct slots, and every
+confirmation really books.
 """
 
 from __future__ import annotations
