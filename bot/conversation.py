@@ -143,21 +143,9 @@ class Conversation:
         """This conversation moved to `state` (and `draft`), with nothing on offer."""
         return self._moved(state, self.draft if draft is None else draft, (), self.generation)
 
-    def offering(self, ids: tuple[str, ...]) -> Conversation:
-        """These choice ids on offer; a new generation when they changed (old buttons expire)."""
-        return Conversation(
-            state=self.state,
-            draft=self.draft,
-            choices=ids,
-            generation=self._generation_for(ids),
-            misses=self.misses,
-            just_booked=self.just_booked,
-            reminded_on=self.reminded_on,
-        )
-
     def offered_at(self, state: State, draft: Draft | None, ids: tuple[str, ...]) -> Conversation:
-        """`at(state, draft)` with these ids on offer, a new generation when they differ
-        from what was on offer before (one object, where `at` then `offering` made three)."""
+        """`at(state, draft)` with these ids on offer: a new generation when they differ
+        from what was on offer before (old buttons expire)."""
         draft = self.draft if draft is None else draft
         return self._moved(state, draft, ids, self._generation_for(ids))
 

@@ -193,13 +193,14 @@ def _unreadable_cells(db: Database, vault: Any) -> tuple[list[tuple[str, str, st
 
 
 def _sample(session: Any, cell: Cell) -> Iterator[tuple[str, bytes]]:
-    """A few non-empty ciphertexts of a column: the first and the last by row id (random
-    ids: a sample from across the table)."""
-    pk = cell.table.c.id
-    base = select(pk, cell.column).where(cell.column.is_not(None))
+    """A few non-empty ciphertexts of a column: the first and the last by primary key
+    (random ids and message keys: a sample from across the table, read through its key's
+    index rather than sorting the table)."""
+    key = list(cell.table.primary_key.columns)
+    base = select(cell.table.c.id, cell.column).where(cell.column.is_not(None))
     seen = set()
-    for order in (pk.asc(), pk.desc()):
-        for row_id, token in session.execute(base.order_by(order).limit(SAMPLE // 2 or 1)):
+    for order in ([c.asc() for c in key], [c.desc() for c in key]):
+        for row_id, token in session.execute(base.order_by(*order).limit(SAMPLE // 2 or 1)):
             if row_id not in seen and token:
                 seen.add(row_id)
                 yield row_id, token

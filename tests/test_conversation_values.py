@@ -46,11 +46,18 @@ def test_at_is_replace_with_nothing_on_offer():
         assert moved == expected
 
 
-def test_offering_new_ids_is_a_new_generation_and_the_same_ids_are_not():
+def _offering(conv: Conversation, ids: tuple[str, ...]) -> Conversation:
+    """What offering ids did through `replace`: a new generation when they changed."""
+    if ids and ids != conv.choices:
+        return replace(conv, choices=ids, generation=conv.generation + 1)
+    return replace(conv, choices=ids)
+
+
+def test_new_ids_on_offer_are_a_new_generation_and_the_same_ids_are_not():
     fresh = ("s:20261208T0900",)
-    assert SAMPLE.offering(fresh) == replace(SAMPLE, choices=fresh, generation=8)
-    assert SAMPLE.offering(SAMPLE.choices) == SAMPLE
-    assert SAMPLE.offering(()) == replace(SAMPLE, choices=())
+    assert SAMPLE.offered_at(State.MENU, None, fresh).generation == 8
+    assert SAMPLE.offered_at(State.MENU, None, SAMPLE.choices).generation == 7
+    assert SAMPLE.offered_at(State.MENU, None, ()).generation == 7
 
 
 def test_offered_at_is_at_then_offering_against_what_was_on_offer():
@@ -58,8 +65,8 @@ def test_offered_at_is_at_then_offering_against_what_was_on_offer():
     then offer."""
     for draft in (None, OTHER_DRAFT):
         for ids in (("book", "appts"), SAMPLE.choices, ()):
-            two_steps = replace(SAMPLE.at(State.MENU, draft), choices=SAMPLE.choices).offering(ids)
-            assert SAMPLE.offered_at(State.MENU, draft, ids) == two_steps
+            moved = replace(SAMPLE.at(State.MENU, draft), choices=SAMPLE.choices)
+            assert SAMPLE.offered_at(State.MENU, draft, ids) == _offering(moved, ids)
 
 
 def test_new_ids_are_random_uuid4_hex():
