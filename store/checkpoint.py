@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 INTERVAL = 0.05  # seconds between two passive checkpoints
 WAIT_MS = 0  # another checkpoint running: skip this round rather than wait
+SETUP_WAIT_MS = 2_000  # for the connection's own settings, once
 SQLITE_BACKSTOP_PAGES = 1_000  # SQLite's own checkpoint: a commit leaving this many pages
 BACKSTOP_PAGES = 4_000  # the same where this thread runs
 
@@ -65,8 +66,8 @@ class Checkpointer:
             return
         warned = False
         try:
-            conn.execute(f"PRAGMA busy_timeout={WAIT_MS}")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            if not self._prepared(conn):
+                return
             while not self._stop.wait(self.interval):
                 if not os.path.exists(self.path):
                     return  # the database is gone (a removed temporary directory)
@@ -78,3 +79,15 @@ class Checkpointer:
                         warned = True
         finally:
             conn.close()
+
+    def _prepared(self, conn: sqlite3.Connection) -> bool:
+        """The connection's settings, waiting a little for a lock of the moment (another
+        connection opening the WAL, or closing the last one); then no waiting at all."""
+        try:
+            conn.execute(f"PRAGMA busy_timeout={SETUP_WAIT_MS}")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={WAIT_MS}")
+        except sqlite3.Error:
+            log.warning("background checkpoint not started: the database stayed locked")
+            return False
+        return True
