@@ -217,8 +217,14 @@ class Database:
 
     @contextmanager
     def _turn(self) -> Iterator[TurnTransaction]:
-        with self._writer.connect() as conn, conn.begin() as transaction:
+        with (
+            self._writer.connect() as conn,
+            _begun_by_the_turn(conn) as begin,
+            conn.begin() as transaction,
+        ):
             turn = TurnTransaction(conn)
+            if begin:
+                turn.raw.begin_with_first()
             try:
                 yield turn
                 if turn.discarded:
@@ -405,9 +411,13 @@ class TurnTransaction:
         assert driver is not None
         try:
             with driver.pipeline():
+                self.raw.send_begin(driver)  # a turn that wrote nothing before these
                 for sql, params in writes:
                     self.raw.run(sql, params)
-                driver.commit()
+                if driver.autocommit:  # the turn's own BEGIN (Database._turn): its COMMIT
+                    driver.execute("COMMIT")  # goes with the writes, one round trip
+                else:  # psycopg's commit(), which waits for the writes' answers first
+                    driver.commit()
         except self.raw.error as exc:  # reported at the pipeline's end, not by its statement
             raise DBAPIError.instance("(last writes)", {}, exc, self.raw.error) from exc
 
@@ -416,6 +426,7 @@ class TurnTransaction:
         """An ORM session in this transaction (made on first use: most turns need none).
         A snapshot's never flushes on its own."""
         if self._session is None:
+            self.raw.start()  # the session's statements run in the turn's transaction
             self._session = Session(
                 bind=self.conn,
                 expire_on_commit=False,
@@ -497,6 +508,31 @@ class DriverTurn(TurnTransaction):
                 self._conn.close()
             else:
                 self.proxied.close()
+
+
+@contextmanager
+def _begun_by_the_turn(conn: Connection) -> Iterator[bool]:
+    """PostgreSQL: the connection in autocommit mode for the block, so that the turn sends
+    its own BEGIN with its first statements and its COMMIT with its last writes (`Raw`,
+    `TurnTransaction.commit_with_last_writes`): psycopg, left to it, waits for each
+    answer alone, two round trips more per turn. Whether it is so (SQLite: never). The
+    mode is set back before the connection returns to the pool; a connection that cannot
+    be set back (lost) is discarded rather than pooled."""
+    driver: Any = conn.connection.driver_connection
+    if conn.dialect.name != "postgresql" or driver.autocommit:
+        yield False
+        return
+    driver.autocommit = True
+    try:
+        yield True
+    finally:
+        try:
+            if driver.info.transaction_status.name != "IDLE":
+                driver.rollback()
+            driver.autocommit = False
+        except Exception:  # lost, or left in a state it cannot leave: never pooled again
+            log.warning("turn connection could not be reset; discarded")
+            conn.invalidate()
 
 
 def _on_sqlite(driver: sqlite3.Connection, statement: str) -> None:

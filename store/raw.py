@@ -33,14 +33,19 @@ class SQL:
 
 
 class Raw:
-    """The driver's cursor on a session's connection, inside its open transaction."""
+    """The driver's cursor on a session's connection, inside its open transaction.
 
-    __slots__ = ("cursor", "error", "sqlite")
+    On PostgreSQL a turn's transaction may be begun with its first statements
+    (`begin_with_first`): psycopg, left to begin it, sends its BEGIN and waits for the
+    answer before the first statement, a round trip of its own per turn."""
+
+    __slots__ = ("begin", "cursor", "error", "sqlite")
 
     def __init__(self, on: Session | Connection | sqlite3.Connection) -> None:
         """On a session's or a connection's driver connection, or on a SQLite connection
         itself (a turn begun on the driver: store.db.DriverTurn)."""
         self.error: type[Exception]
+        self.begin = False  # PostgreSQL: BEGIN still to send, with the next statements
         if isinstance(on, sqlite3.Connection):
             self.sqlite, self.error, self.cursor = True, sqlite3.Error, on.cursor()
             return
@@ -54,8 +59,22 @@ class Raw:
     def _execute(self, sql: SQL, params: Mapping[str, Any]) -> Any:
         return self._text(sql.sqlite if self.sqlite else sql.pg, params)
 
+    def begin_with_first(self) -> None:
+        """PostgreSQL, on a connection in autocommit mode with no transaction open: send
+        BEGIN together with the next statements (store.db.Database._turn)."""
+        self.begin = True
+
+    def start(self) -> None:
+        """Send the pending BEGIN now, alone (before statements that do not go through
+        this cursor: an ORM session's)."""
+        if self.begin:
+            self.begin = False
+            self._text("BEGIN", {})
+
     def _text(self, text: str, params: Mapping[str, Any]) -> Any:
         try:
+            if self.begin:
+                return self._begun(text, params)
             return self.cursor.execute(text, params)
         except self.error as exc:  # as SQLAlchemy raises it, so callers catch one family;
             # the parameters (sealed values, hashes) never go into the exception
@@ -75,6 +94,7 @@ class Raw:
         cursors = [driver.cursor() for _ in queries]
         try:
             with driver.pipeline():
+                self.send_begin(driver)
                 for cursor, (sql, params) in zip(cursors, queries, strict=True):
                     cursor.execute(sql.pg, params)
             return [cursor.fetchone() for cursor in cursors]
@@ -84,6 +104,19 @@ class Raw:
         finally:
             for cursor in cursors:
                 cursor.close()
+
+    def _begun(self, text: str, params: Mapping[str, Any]) -> Any:
+        """The pending BEGIN and one statement, in one round trip (psycopg's pipeline)."""
+        driver: Any = self.cursor.connection
+        with driver.pipeline():
+            self.send_begin(driver)
+            return self.cursor.execute(text, params)
+
+    def send_begin(self, driver: Any) -> None:
+        """Queue the pending BEGIN in the pipeline under way (nothing if none is pending)."""
+        if self.begin:
+            self.begin = False
+            driver.execute("BEGIN")
 
     def all(self, sql: SQL, params: Mapping[str, Any]) -> list[Sequence[Any]]:
         """Every row."""

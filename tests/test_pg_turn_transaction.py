@@ -1,0 +1,158 @@
+"""A turn's transaction on PostgreSQL: begun with its first statements, committed with its
+last writes, each a single round trip; atomic whatever runs first; the pooled connection
+handed back as it was taken (second pass of `make test`).
+
+Round trips are counted from libpq's own trace of the connection: every message the client
+then waits on (a Sync, or a simple Query) is one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from store.db import Database
+from store.models import Appointment
+from store.raw import SQL
+
+pytestmark = pytest.mark.postgres
+
+START = datetime(2026, 12, 7, 8, 30, tzinfo=UTC)
+COUNT_APPOINTMENTS = SQL("SELECT count(*) FROM appointment")
+INSERT_RATE = SQL(
+    "INSERT INTO rate_limit (practice_id, key, window_start, count, notified) "
+    "VALUES ('p1', :key, now(), 1, FALSE)"
+)
+
+
+@contextmanager
+def waits(engine: Engine) -> Iterator[list[str]]:
+    """The client's messages that wait for the server's answer (Sync, Query), as libpq
+    traced them on every connection checked out in the block; filled when it ends."""
+    from psycopg import pq
+
+    traces: list[tuple[object, str]] = []
+
+    def checkout(dbapi_conn, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        handle, path = tempfile.mkstemp(prefix="creneau-pq-trace-")
+        dbapi_conn.pgconn.trace(handle)  # libpq's stream owns the descriptor from here
+        dbapi_conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        traces.append((dbapi_conn, path))
+
+    found: list[str] = []
+    event.listen(engine, "checkout", checkout)
+    try:
+        yield found
+    finally:
+        event.remove(engine, "checkout", checkout)
+        for dbapi_conn, path in traces:
+            dbapi_conn.pgconn.untrace()  # flushes and closes the stream
+            with open(path, encoding="utf-8", errors="replace") as trace:
+                for line in trace:
+                    fields = line.split("\t")
+                    if len(fields) > 2 and fields[0] == "F" and fields[2].strip() in WAITING:
+                        found.append(fields[2].strip())
+            os.unlink(path)
+
+
+WAITING = {"Sync", "Query"}
+
+
+def appointment(start: datetime = START) -> Appointment:
+    return Appointment(
+        practice_id="p1",
+        practitioner_id="roux",
+        type_id="consultation",
+        start=start,
+        end=start + timedelta(minutes=20),
+    )
+
+
+def test_a_newcomers_first_message_is_two_round_trips(runtime, patient) -> None:
+    """The first reads go with the BEGIN, the row and the provider-id record with the
+    COMMIT: two round trips (psycopg left to itself waits for its BEGIN and for the last
+    writes' answers before its COMMIT: four)."""
+    alice = patient("+33611111111", channel="sms")
+    alice.send("Bonjour")  # a warm pool, prepared statements: as in a running service
+    bob = patient("+33622222222", channel="sms")
+    with waits(runtime.db.engine) as trips:
+        out = bob.send("Bonjour")
+    assert "confidentialite" in out
+    assert trips == ["Sync", "Sync"]
+
+
+def test_a_slot_choice_adds_only_its_agenda_look_up(runtime, patient) -> None:
+    """A known patient choosing a slot: first reads, the slot's look-up, last writes."""
+    alice = patient("+33611111111", channel="sms")
+    for step in ("RDV", "1"):
+        alice.send(step)
+    with waits(runtime.db.engine) as trips:
+        out = alice.send("1")
+    assert "nom" in out.lower()
+    assert len(trips) == 3, trips
+
+
+def test_what_a_turn_writes_through_its_session_alone_is_rolled_back(runtime) -> None:
+    """The connection is in autocommit mode for the turn: a turn whose first statement is
+    the ORM session's still runs it inside the turn's transaction."""
+    db: Database = runtime.db
+    with pytest.raises(RuntimeError), db.turn() as turn:
+        turn.session.add(appointment())
+        turn.session.flush()
+        raise RuntimeError("after the write")
+    with db.read() as session:
+        assert session.exec(select(Appointment)).all() == []
+
+
+def test_a_turn_failing_after_its_first_statements_writes_nothing(runtime) -> None:
+    db: Database = runtime.db
+    with pytest.raises(RuntimeError), db.turn() as turn:
+        turn.raw.run(INSERT_RATE, {"key": "k1"})
+        turn.session.add(appointment())
+        turn.session.flush()
+        raise RuntimeError("after the writes")
+    with db.turn() as turn:
+        assert turn.raw.one(COUNT_APPOINTMENTS, {}) == (0,)
+        assert turn.raw.one(SQL("SELECT count(*) FROM rate_limit"), {}) == (0,)
+
+
+def test_last_writes_refused_at_the_commit_leave_nothing_and_raise(runtime) -> None:
+    """A last write the server refuses (here a duplicate key) fails the turn as
+    SQLAlchemy would, with nothing of the turn kept."""
+    db: Database = runtime.db
+    with db.turn() as turn:
+        turn.raw.run(INSERT_RATE, {"key": "taken"})
+    with pytest.raises(IntegrityError), db.turn() as turn:
+        turn.session.add(appointment())
+        turn.last(INSERT_RATE, {"key": "taken"})
+    with db.read() as session:
+        assert session.exec(select(Appointment)).all() == []
+
+
+def test_the_pooled_connection_goes_back_as_it_was_taken(runtime) -> None:
+    """After turns that committed, rolled back or failed, the connection other code gets
+    from the pool is in psycopg's default mode, outside any transaction."""
+    db: Database = runtime.db
+    with db.turn() as turn:
+        turn.raw.run(INSERT_RATE, {"key": "a"})
+    with db.turn() as turn:
+        turn.discard()
+        turn.raw.run(INSERT_RATE, {"key": "b"})
+    with pytest.raises(RuntimeError), db.turn() as turn:
+        turn.raw.run(INSERT_RATE, {"key": "c"})
+        raise RuntimeError("mid-turn")
+    with db.engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        assert driver.autocommit is False
+        assert driver.info.transaction_status.name == "IDLE"
+    with db.turn() as turn:
+        keys = turn.raw.all(SQL("SELECT key FROM rate_limit ORDER BY key"), {})
+    assert [k for (k,) in keys] == ["a"]
