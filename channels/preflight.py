@@ -47,7 +47,27 @@ def startup_runtime(*, no_channels: bool = False, timeouts: Timeouts = SERVICE) 
     except PracticeError as exc:
         raise SettingsError(*practice_lines(exc)) from None
     refuse_unsafe(rt, no_channels=no_channels)
+    refuse_stale_schema(rt.settings.database_url)
     return rt
+
+
+def refuse_stale_schema(url: str) -> None:
+    """SettingsError for a database made by `create_all` under an earlier version and never
+    migrated (a development file kept across an update): its turns would fail on what
+    changed, each answered with an apology. A migrated database is never such, and a
+    database that does not answer is left to the health check and `creneau doctor`."""
+    from store.migrations import stale
+
+    try:
+        found = stale(url)
+    except SQLAlchemyError:
+        return
+    if found:
+        raise SettingsError(
+            f"database {shown_url(url)}: made by an earlier version of Créneau and never "
+            f"migrated ({found}): run `creneau db upgrade` (it takes the database from the "
+            "version it has), or remove the file to start afresh"
+        )
 
 
 def practice_lines(exc: PracticeError) -> list[str]:
@@ -267,6 +287,10 @@ def migrations_finding(rt: Runtime) -> Finding:
     if rev == newest:
         return Finding("migrations", detail=f"at {rev} (newest)")
     if rev is None and not rt.settings.production:
+        try:
+            refuse_stale_schema(rt.settings.database_url)
+        except SettingsError as exc:
+            return Finding("migrations", str(exc))
         return Finding("migrations", detail="not migrated (tables made at start: development)")
     return Finding(
         "migrations",

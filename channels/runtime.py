@@ -57,7 +57,14 @@ class Runtime:
 def configure_logging(level: int = logging.INFO) -> None:
     """Plain logs to stderr; the code never logs addresses, names or message texts."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "telegram", "twilio.http_client", "werkzeug"):
+    for noisy in (
+        "alembic.autogenerate",
+        "alembic.runtime.plugins",
+        "httpx",
+        "telegram",
+        "twilio.http_client",
+        "werkzeug",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -65,6 +65,66 @@ def test_a_database_that_differs_is_refused(fresh_url: str) -> None:
         migrations.upgrade(fresh_url)
 
 
+def _unmigrated_at(url: str, revision: str) -> None:
+    """A database as `create_all` made it under the version whose newest migration was
+    `revision` (that version's models equal its migrations), never migrated since."""
+    migrations.upgrade(url, revision)
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))
+    db.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_an_earlier_versions_database_is_adopted_where_it_stands(fresh_url: str) -> None:
+    """A development file made before the turn records were rekeyed (0005) and never
+    migrated: stamped at 0004, its schema, then migrated with its rows."""
+    _unmigrated_at(fresh_url, "0004")
+    db = Database(fresh_url)
+    with db.engine.begin() as conn:
+        conn.execute(text(MESSAGE), {"reply": b"\x03"})
+        conn.execute(text(COUNTER))
+    db.dispose()
+    before = _rows(fresh_url)
+    assert migrations.stale(fresh_url) is not None
+
+    assert migrations.upgrade(fresh_url) == migrations.head()
+    assert migrations.schema_diff(fresh_url) == []
+    assert migrations.stale(fresh_url) is None
+    assert _rows(fresh_url) == before
+    assert _storage(fresh_url) == _expected(fresh_url)
+
+
+@pytest.mark.sqlite_only
+def test_a_service_refuses_to_start_on_an_earlier_versions_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rather than answer every turn with an apology: one line naming the fix; after
+    `creneau db upgrade`, it starts."""
+    from channels.preflight import migrations_finding, startup_runtime
+    from channels.settings import SettingsError
+
+    env = env_for(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    _unmigrated_at(env["DATABASE_URL"], "0005")
+    with pytest.raises(SettingsError, match=r"never migrated .*run `creneau db upgrade`"):
+        startup_runtime()
+    result = CliRunner().invoke(db_command, ["upgrade"], env=env)
+    assert result.exit_code == 0, result.output
+    rt = startup_runtime()
+    assert migrations_finding(rt).ok
+    rt.db.dispose()
+
+
+def test_a_fresh_or_current_database_is_not_stale(fresh_url: str) -> None:
+    assert migrations.stale(fresh_url) is None  # no tables yet
+    db = Database(fresh_url)
+    db.create_all()
+    db.dispose()
+    assert migrations.stale(fresh_url) is None
+
+
 def test_runtime_leaves_a_migrated_database_alone(fresh_url: str) -> None:
     migrations.upgrade(fresh_url)
     db = Database(fresh_url)

@@ -1,12 +1,15 @@
 """Schema migrations (Alembic): upgrade, inspect, compare with the models.
 
 `creneau db upgrade` is the production path (the Procfile's release step); `create_all`
-stays for development and tests. A database created by `create_all` whose schema equals
-the models is adopted (stamped at head) by the first upgrade instead of failing.
+stays for development and tests. A database created by `create_all` has no migration
+history: the first upgrade adopts it, stamped at the newest revision whose schema it has
+(the head when it equals the models; on SQLite an older one, for a development file made
+by an earlier version), then migrated from there.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +21,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, inspect, pool
+from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from store import (
@@ -71,16 +75,82 @@ def upgrade(url: str, revision: str = "head") -> str:
     return rev
 
 
-def _adopt(url: str) -> None:
-    """Stamp at head a database made by `create_all`, if and only if it equals the models."""
+def stale(url: str) -> str | None:
+    """For a database made by `create_all` (tables, no migration history) whose schema is
+    no longer the models' (made by an earlier version, never migrated): what differs, in
+    one line; None otherwise. Such a database fails the turns that use what changed."""
+    if not _unversioned_tables(url):
+        return None
     diff = schema_diff(url)
-    if diff:
+    return differences(diff) if diff else None
+
+
+def differences(diff: list[Any]) -> str:
+    """Alembic's differences in a few words: how many, and the first three by kind and
+    name (`remove_column rate_limit.id`)."""
+    shown = ", ".join(_brief(d) for d in diff[:3]) + (", ..." if len(diff) > 3 else "")
+    return f"{len(diff)} difference(s) from the models: {shown}"
+
+
+def _brief(change: Any) -> str:
+    first = change[0] if isinstance(change, list) else change  # modify_*: a list of them
+    names = [getattr(x, "name", None) if not isinstance(x, str) else x for x in first[1:]]
+    return f"{first[0]} {'.'.join(n for n in names if isinstance(n, str))}".strip()
+
+
+def _adopt(url: str) -> None:
+    """Stamp a database made by `create_all` at the newest revision whose schema it has
+    (the head when it equals the models); MigrationError when it has none's."""
+    diff = schema_diff(url)
+    if not diff:
+        command.stamp(config(url), "head")
+        return
+    matched = _matching_revision(url)
+    if matched is None:
         raise MigrationError(
-            f"the database has tables but no migration history, and differs from the models "
-            f"({len(diff)} difference(s), first: {diff[0]!r}); migrate it by hand, or back it "
-            "up, recreate it empty and run `creneau db upgrade`"
+            f"the database has tables but no migration history, and its schema is neither "
+            f"the models' nor an earlier revision's ({differences(diff)}); migrate it by "
+            "hand, or back it up, recreate it empty and run `creneau db upgrade`"
         )
-    command.stamp(config(url), "head")
+    command.stamp(config(url), matched)
+
+
+def _matching_revision(url: str) -> str | None:
+    """SQLite: the newest revision whose schema, built afresh in a scratch file, is the
+    database's (None: no revision's, or not SQLite)."""
+    if make_url(url).get_backend_name() != "sqlite":
+        return None
+    wanted = schema_of(url)
+    scripts = ScriptDirectory.from_config(config("sqlite://"))
+    with tempfile.TemporaryDirectory(prefix="creneau-adopt-") as scratch:
+        for script in scripts.walk_revisions():  # newest first
+            built = f"sqlite:///{Path(scratch) / f'{script.revision}.sqlite3'}"
+            command.upgrade(config(built), script.revision)
+            if schema_of(built) == wanted:
+                return script.revision
+    return None
+
+
+def schema_of(url: str) -> dict[str, Any]:
+    """A database's application schema as plain data, to compare two databases: per table
+    its columns (name, type, nullable), primary key, indexes and unique constraints."""
+    with _connect(url) as conn:
+        found = inspect(conn)
+        names = sorted(set(found.get_table_names()) - {VERSION_TABLE})
+        return {name: _table_shape(found, name) for name in names}
+
+
+def _table_shape(found: Any, name: str) -> dict[str, Any]:
+    columns = sorted(
+        (c["name"], str(c["type"]), bool(c["nullable"])) for c in found.get_columns(name)
+    )
+    indexes = sorted(
+        (i["name"] or "", tuple(i["column_names"]), bool(i["unique"]))
+        for i in found.get_indexes(name)
+    )
+    uniques = sorted(tuple(u["column_names"]) for u in found.get_unique_constraints(name))
+    primary = tuple(found.get_pk_constraint(name)["constrained_columns"])
+    return {"columns": columns, "primary": primary, "indexes": indexes, "uniques": uniques}
 
 
 def _unversioned_tables(url: str) -> bool:
