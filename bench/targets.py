@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,15 +27,27 @@ def verdict(ok: bool) -> str:
 
 
 def at_least(value: float, target: float, fmt: str = "{:.2f}", unit: str = "") -> str:
-    """'0.31 (target >= 0.6: not met)'."""
-    shown = fmt.format(value) + unit
+    """'0.31 (target >= 0.6: not met)'; '0.597 (... not met)' where the rounded figure
+    would read as the target itself."""
+    shown = _shown(value, fmt, lambda v: v >= target) + unit
     return f"{shown} (target >= {target:g}{unit}: {verdict(value >= target)})"
 
 
 def at_most(value: float, target: float, fmt: str = "{:.1f}", unit: str = "") -> str:
     """'41.0 ms (target <= 50 ms: met)'."""
-    shown = fmt.format(value) + unit
+    shown = _shown(value, fmt, lambda v: v <= target) + unit
     return f"{shown} (target <= {target:g}{unit}: {verdict(value <= target)})"
+
+
+def _shown(value: float, fmt: str, meets: Callable[[float], bool]) -> str:
+    """The value as `fmt` prints it, with more decimals while the printed figure and the
+    value itself fall on different sides of the target (0.595 is not 0.60)."""
+    shown = fmt.format(value)
+    for decimals in (3, 4):
+        if meets(float(shown)) == meets(value):
+            break
+        shown = f"{value:.{decimals}f}"
+    return shown
 
 
 def machine() -> str:
