@@ -26,6 +26,7 @@ from store.crypto import CryptoError, aad
 from store.db import SERVICE, Database, Timeouts
 from store.models import AuditEvent
 from store.rotation import Cell, sealed_cells
+from store.schema import stale_sqlite
 
 SAMPLE = 2  # the oldest and the newest rows of each sealed column
 MAX_CLOCK_SKEW = 5.0  # seconds between this machine and the database server
@@ -52,14 +53,12 @@ def startup_runtime(*, no_channels: bool = False, timeouts: Timeouts = SERVICE) 
 
 
 def refuse_stale_schema(url: str) -> None:
-    """SettingsError for a database made by `create_all` under an earlier version and never
-    migrated (a development file kept across an update): its turns would fail on what
+    """SettingsError for a SQLite file made by `create_all` under an earlier version and
+    never migrated (a development file kept across an update): its turns would fail on what
     changed, each answered with an apology. A migrated database is never such, and a
     database that does not answer is left to the health check and `creneau doctor`."""
-    from store.migrations import stale
-
     try:
-        found = stale(url)
+        found = stale_sqlite(url)
     except SQLAlchemyError:
         return
     if found:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy import Engine, event, inspect, text
 from channels.cli.db import db as db_command
 from store import migrations
 from store.db import Database
+from store.schema import stale_sqlite
 from tests import pg
 from tests.conftest import env_for
 
@@ -86,11 +88,11 @@ def test_an_earlier_versions_database_is_adopted_where_it_stands(fresh_url: str)
         conn.execute(text(COUNTER))
     db.dispose()
     before = _rows(fresh_url)
-    assert migrations.stale(fresh_url) is not None
+    assert stale_sqlite(fresh_url) is not None
 
     assert migrations.upgrade(fresh_url) == migrations.head()
     assert migrations.schema_diff(fresh_url) == []
-    assert migrations.stale(fresh_url) is None
+    assert stale_sqlite(fresh_url) is None
     assert _rows(fresh_url) == before
     assert _storage(fresh_url) == _expected(fresh_url)
 
@@ -117,12 +119,36 @@ def test_a_service_refuses_to_start_on_an_earlier_versions_database(
     rt.db.dispose()
 
 
+def test_a_web_worker_checks_its_schema_without_loading_alembic(tmp_path: Path) -> None:
+    """The start check compares schemas with SQLAlchemy alone: Alembic would add megabytes
+    to every web worker for a check that finds something only on a development file."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from channels.web import wsgi; wsgi(); "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'alembic'})))"
+    )
+    env = env_for(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.sqlite_only
 def test_a_fresh_or_current_database_is_not_stale(fresh_url: str) -> None:
-    assert migrations.stale(fresh_url) is None  # no tables yet
+    assert stale_sqlite(fresh_url) is None  # no tables yet
     db = Database(fresh_url)
     db.create_all()
     db.dispose()
-    assert migrations.stale(fresh_url) is None
+    assert stale_sqlite(fresh_url) is None
 
 
 def test_runtime_leaves_a_migrated_database_alone(fresh_url: str) -> None:

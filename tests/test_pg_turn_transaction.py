@@ -99,6 +99,37 @@ def test_a_slot_choice_adds_only_its_agenda_look_up(runtime, patient) -> None:
     assert len(trips) == 3, trips
 
 
+def test_a_turn_queueing_its_replies_adds_one_round_trip(runtime) -> None:
+    """A Telegram turn queues its replies in the outbox through the ORM session: one
+    statement more, inside the turn's transaction (its rows are there after the commit)."""
+    from bot.messages import Inbound
+    from store.models import Outbox
+    from store.outbox import enqueue
+
+    def queue(session, turn, address) -> None:  # type: ignore[no-untyped-def]
+        for reply in turn.replies:
+            enqueue(
+                session,
+                runtime.vault,
+                practice_id=runtime.practice.id,
+                channel="telegram",
+                address=address,
+                payload={"text": reply.as_lines()},
+                patient_id=turn.patient_id,
+            )
+
+    def message(text: str) -> Inbound:
+        return Inbound("telegram", "4242", text, runtime.assistant.clock(), message_id=text)
+
+    runtime.assistant.handle(message("Bonjour"), enqueue=queue)  # warm, as a running service
+    with waits(runtime.db.engine) as trips:
+        turn = runtime.assistant.handle(message("RDV"), enqueue=queue)
+    assert turn.replies
+    assert len(trips) == 3, trips
+    with runtime.db.read() as session:
+        assert len(session.exec(select(Outbox)).all()) >= 2
+
+
 def test_what_a_turn_writes_through_its_session_alone_is_rolled_back(runtime) -> None:
     """The connection is in autocommit mode for the turn: a turn whose first statement is
     the ORM session's still runs it inside the turn's transaction."""

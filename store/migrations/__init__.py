@@ -20,7 +20,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, inspect, pool
+from sqlalchemy import Connection, create_engine, pool
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
@@ -28,9 +28,9 @@ from store import (
     constraints,  # noqa: F401  (PostgreSQL-only DDL)
     models,  # noqa: F401  (registers the tables)
 )
+from store.schema import VERSION_TABLE, schema_of, unversioned_tables
 
 HERE = Path(__file__).resolve().parent
-VERSION_TABLE = "alembic_version"
 
 
 class MigrationError(Exception):
@@ -67,22 +67,12 @@ def schema_diff(url: str) -> list[Any]:
 
 def upgrade(url: str, revision: str = "head") -> str:
     """Bring the database to `revision`; returns the revision it is at afterwards."""
-    if _unversioned_tables(url):
+    if unversioned_tables(url):
         _adopt(url)
     command.upgrade(config(url), revision)
     rev = current(url)
     assert rev is not None
     return rev
-
-
-def stale(url: str) -> str | None:
-    """For a database made by `create_all` (tables, no migration history) whose schema is
-    no longer the models' (made by an earlier version, never migrated): what differs, in
-    one line; None otherwise. Such a database fails the turns that use what changed."""
-    if not _unversioned_tables(url):
-        return None
-    diff = schema_diff(url)
-    return differences(diff) if diff else None
 
 
 def differences(diff: list[Any]) -> str:
@@ -129,35 +119,6 @@ def _matching_revision(url: str) -> str | None:
             if schema_of(built) == wanted:
                 return script.revision
     return None
-
-
-def schema_of(url: str) -> dict[str, Any]:
-    """A database's application schema as plain data, to compare two databases: per table
-    its columns (name, type, nullable), primary key, indexes and unique constraints."""
-    with _connect(url) as conn:
-        found = inspect(conn)
-        names = sorted(set(found.get_table_names()) - {VERSION_TABLE})
-        return {name: _table_shape(found, name) for name in names}
-
-
-def _table_shape(found: Any, name: str) -> dict[str, Any]:
-    columns = sorted(
-        (c["name"], str(c["type"]), bool(c["nullable"])) for c in found.get_columns(name)
-    )
-    indexes = sorted(
-        (i["name"] or "", tuple(i["column_names"]), bool(i["unique"]))
-        for i in found.get_indexes(name)
-    )
-    uniques = sorted(tuple(u["column_names"]) for u in found.get_unique_constraints(name))
-    primary = tuple(found.get_pk_constraint(name)["constrained_columns"])
-    return {"columns": columns, "primary": primary, "indexes": indexes, "uniques": uniques}
-
-
-def _unversioned_tables(url: str) -> bool:
-    """Whether the database has application tables but no Alembic version table."""
-    with _connect(url) as conn:
-        names = set(inspect(conn).get_table_names())
-    return VERSION_TABLE not in names and bool(names & set(SQLModel.metadata.tables))
 
 
 def _ignored(diff: Any) -> bool:
