@@ -414,10 +414,10 @@ class TurnTransaction:
                 self.raw.send_begin(driver)  # a turn that wrote nothing before these
                 for sql, params in writes:
                     self.raw.run(sql, params)
-                if driver.autocommit:  # the turn's own BEGIN (Database._turn): its COMMIT
-                    driver.execute("COMMIT")  # goes with the writes, one round trip
-                else:  # psycopg's commit(), which waits for the writes' answers first
-                    driver.commit()
+                # the turn's own BEGIN (Database._turn, autocommit mode): its COMMIT goes
+                # with the writes, one round trip (psycopg's commit() would first wait for
+                # the writes' answers)
+                driver.execute("COMMIT")
         except self.raw.error as exc:  # reported at the pipeline's end, not by its statement
             raise DBAPIError.instance("(last writes)", {}, exc, self.raw.error) from exc
 

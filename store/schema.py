@@ -21,7 +21,7 @@ from store.db import VERSION_TABLE
 def schema_of(url: str) -> dict[str, Any]:
     """The application's tables as plain data, to compare two databases of one kind: per
     table its columns (name, type, nullable), primary key, indexes and unique constraints."""
-    with _connect(url) as conn:
+    with connect(url) as conn:
         found = inspect(conn)
         names = sorted(set(found.get_table_names()) - {VERSION_TABLE})
         return {name: _table_shape(found, name) for name in names}
@@ -29,7 +29,7 @@ def schema_of(url: str) -> dict[str, Any]:
 
 def unversioned_tables(url: str) -> bool:
     """Whether the database has application tables but no migration history."""
-    with _connect(url) as conn:
+    with connect(url) as conn:
         names = set(inspect(conn).get_table_names())
     return VERSION_TABLE not in names and bool(names & set(SQLModel.metadata.tables))
 
@@ -68,7 +68,7 @@ def _table_shape(found: Any, name: str) -> dict[str, Any]:
 
 
 @contextmanager
-def _connect(url: str) -> Iterator[Connection]:
+def connect(url: str) -> Iterator[Connection]:
     """A short-lived connection on its own engine (no pool left behind)."""
     engine = create_engine(url, poolclass=pool.NullPool)
     try:

@@ -82,11 +82,7 @@ def test_an_earlier_versions_database_is_adopted_where_it_stands(fresh_url: str)
     """A development file made before the turn records were rekeyed (0005) and never
     migrated: stamped at 0004, its schema, then migrated with its rows."""
     _unmigrated_at(fresh_url, "0004")
-    db = Database(fresh_url)
-    with db.engine.begin() as conn:
-        conn.execute(text(MESSAGE), {"reply": b"\x03"})
-        conn.execute(text(COUNTER))
-    db.dispose()
+    _seed_turn_records(fresh_url)
     before = _rows(fresh_url)
     assert stale_sqlite(fresh_url) is not None
 
@@ -194,6 +190,15 @@ KEPT = {
 }
 
 
+def _seed_turn_records(url: str) -> None:
+    """A provider-id record and a rate-limit counter, as the 0004 schema keeps them."""
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text(MESSAGE), {"reply": b"\x03"})
+        conn.execute(text(COUNTER))
+    db.dispose()
+
+
 def _rows(url: str) -> dict[str, list[tuple[object, ...]]]:
     db = Database(url)
     with db.engine.connect() as conn:
@@ -243,11 +248,7 @@ def test_turn_records_are_keyed_by_their_look_up_migrated_or_created(fresh_url: 
 
 def test_rekeying_the_turn_records_keeps_every_row(fresh_url: str) -> None:
     migrations.upgrade(fresh_url, "0004")
-    db = Database(fresh_url)
-    with db.engine.begin() as conn:
-        conn.execute(text(MESSAGE), {"reply": b"\x03"})
-        conn.execute(text(COUNTER))
-    db.dispose()
+    _seed_turn_records(fresh_url)
     before = _rows(fresh_url)
     assert all(len(rows) == 1 for rows in before.values())
 

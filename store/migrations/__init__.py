@@ -10,8 +10,6 @@ by an earlier version), then migrated from there.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, pool
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
@@ -28,7 +25,7 @@ from store import (
     constraints,  # noqa: F401  (PostgreSQL-only DDL)
     models,  # noqa: F401  (registers the tables)
 )
-from store.schema import VERSION_TABLE, schema_of, unversioned_tables
+from store.schema import VERSION_TABLE, connect, schema_of, unversioned_tables
 
 HERE = Path(__file__).resolve().parent
 
@@ -54,13 +51,13 @@ def head() -> str:
 
 def current(url: str) -> str | None:
     """The database's revision (None: never migrated)."""
-    with _connect(url) as conn:
+    with connect(url) as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def schema_diff(url: str) -> list[Any]:
     """What differs between the database's schema and the models (empty: identical)."""
-    with _connect(url) as conn:
+    with connect(url) as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         return [d for d in compare_metadata(ctx, SQLModel.metadata) if not _ignored(d)]
 
@@ -124,14 +121,3 @@ def _matching_revision(url: str) -> str | None:
 def _ignored(diff: Any) -> bool:
     """Alembic's own version table is not a model."""
     return isinstance(diff, tuple) and diff[0] == "remove_table" and diff[1].name == VERSION_TABLE
-
-
-@contextmanager
-def _connect(url: str) -> Iterator[Connection]:
-    """A short-lived connection on its own engine (no pool left behind)."""
-    engine = create_engine(url, poolclass=pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            yield conn
-    finally:
-        engine.dispose()
