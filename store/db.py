@@ -386,6 +386,9 @@ class TurnTransaction:
         self._session: Session | None = None
         self._last: list[tuple[SQL, dict[str, Any]]] = []
         self.discarded = False
+        # PostgreSQL: whether a booking may go with the last writes, its refusal failing
+        # the commit (store.service.with_refusal); set by the turn's caller
+        self.book_at_commit = False
 
     def discard(self) -> None:
         """End the transaction without keeping anything of it (rolled back)."""

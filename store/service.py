@@ -12,9 +12,10 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from bot.engine import (
@@ -129,6 +130,20 @@ BOOK_IF_FREE = SQL(
     )
     + " ON CONFLICT DO NOTHING",
 )
+# PostgreSQL: the booking sent with the turn's last writes and its COMMIT (one round trip
+# less): a slot no longer free inserts nothing, and the division by that zero count then
+# fails the whole pipeline, so nothing of the turn is kept and it runs again, booking on
+# its own (`Assistant.handle`). COUNT(*) is not a constant: PostgreSQL cannot fold 1/0 away.
+REFUSED_BOOKING = "22012"  # division_by_zero: the only division among a turn's statements
+
+
+@cache
+def with_refusal(book: SQL) -> SQL:
+    """`book` (an INSERT without RETURNING) failing with REFUSED_BOOKING when it inserts
+    nothing; PostgreSQL only."""
+    return SQL(
+        book.sqlite, pg=f"WITH booked AS ({book.pg} RETURNING 1) SELECT 1 / COUNT(*) FROM booked"
+    )
 
 
 @dataclass
@@ -213,15 +228,23 @@ class Assistant:
         """Handle one message; `enqueue(session, turn, address)` may queue the replies
         in the same transaction (channels that answer later, like Telegram); a `limiter`
         counts the message against its sender's window in that transaction too."""
+        book_at_commit = True
         for attempt in range(RETRIES):
             try:
-                return self._handle_once(inbound, enqueue, limiter, attempt > 0)
+                return self._handle_once(inbound, enqueue, limiter, attempt > 0, book_at_commit)
             except IntegrityError:
                 # the provider id recorded already (a message delivered again), or a
                 # concurrent first message from the same sender: the retry looks for the
                 # record and sees the other's committed rows
                 log.info("retrying a turn after a concurrent write (attempt %d)", attempt + 1)
-        return self._handle_once(inbound, enqueue, limiter, True)
+            except DBAPIError as exc:
+                if not book_at_commit or _sqlstate(exc) != REFUSED_BOOKING:
+                    raise
+                # the slot was taken meanwhile: the turn again, its booking on its own,
+                # to offer others (nothing of the refused attempt was kept)
+                log.info("slot taken at the commit; the turn runs again")
+                book_at_commit = False
+        return self._handle_once(inbound, enqueue, limiter, True, False)
 
     def _handle_once(
         self,
@@ -229,12 +252,14 @@ class Assistant:
         enqueue: Enqueue | None,
         limiter: RateLimiter | None,
         look_up: bool,
+        book_at_commit: bool = False,
     ) -> Turn:
         """One attempt. The first does not look for the provider id's record: its unique
         key refuses the record of a message handled already, which rolls the attempt back
         (nothing written, nothing counted), and the next attempt (`look_up`) finds it and
         repeats the reply given. Messages delivered again are rare; a look-up per turn
-        was one more statement and index page for every message."""
+        was one more statement and index page for every message. With `book_at_commit`, a
+        booking on PostgreSQL goes with the last writes (`with_refusal`)."""
         region = self.practice.phone_region
         address, verified = presumed(inbound.channel, inbound.sender, region)
         key = self._message_key(inbound)
@@ -242,6 +267,7 @@ class Assistant:
         plan = self._plan(inbound, address, index) if self.db.gated else None
         with self.db.turn() as tx:
             raw = tx.raw
+            tx.book_at_commit = book_at_commit and not raw.sqlite
             processed, known, decision = self._first_reads(
                 raw, inbound, address, index, key if look_up else None, limiter
             )
@@ -593,6 +619,9 @@ class Assistant:
             patient.opted_out = False
             audit.record(tx.session, pid, f"patient:{patient.id}", "opt_in", patient.id)
         elif isinstance(effect, Book):
+            if tx.book_at_commit and not effect.replaces:
+                tx.last(with_refusal(BOOK_IF_FREE), self._booking(raw, patient, effect, now))
+                return
             self.book(tx.opened_session, patient, effect, now, raw)
             if effect.replaces:  # a move: the old one goes in the same transaction
                 self.cancel(tx.session, patient, effect.replaces, now, by="patient")
@@ -621,9 +650,16 @@ class Assistant:
         if raw is None:
             assert session is not None
             raw = Raw(session)
+        values = self._booking(raw, patient, effect, now)
+        if raw.run(BOOK_IF_FREE, values) == 0:
+            raise SlotTaken()
+        return str(values["id"])
+
+    def _booking(self, raw: Raw, patient: HasId, effect: Book, now: datetime) -> dict[str, Any]:
+        """The booking statement's values: a new appointment, its preparation answer sealed."""
         appt_id = new_id()
         answer = clean_field(effect.prep_answer or "")
-        values = {
+        return {
             "id": appt_id,
             "practice": self.practice.id,
             "patient": patient.id,
@@ -636,9 +672,6 @@ class Assistant:
             "prep": self.vault.seal("appointment", "prep", appt_id, answer) if answer else None,
             "now": raw.ts(now),
         }
-        if raw.run(BOOK_IF_FREE, values) == 0:
-            raise SlotTaken()
-        return appt_id
 
     def cancel(
         self, session: Session, patient: HasId | None, appointment_id: str, now: datetime, by: str
@@ -653,3 +686,8 @@ class Assistant:
         appt.prep_enc = None  # a cancelled appointment needs no preparation answer
         session.add(appt)
         return appt
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    """The SQLSTATE of the driver's error behind `exc` (PostgreSQL), if any."""
+    return getattr(exc.orig, "sqlstate", None)

@@ -7,6 +7,7 @@ then waits on (a Sync, or a simple Query) is one."""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -18,8 +19,10 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from bot.messages import Inbound
 from store.db import Database
 from store.models import Appointment
+from store.ratelimit import RateLimiter
 from store.raw import SQL
 
 pytestmark = pytest.mark.postgres
@@ -97,6 +100,60 @@ def test_a_slot_choice_adds_only_its_agenda_look_up(runtime, patient) -> None:
         out = alice.send("1")
     assert "nom" in out.lower()
     assert len(trips) == 3, trips
+
+
+def at_confirmation(patient, number: str, name: str):  # type: ignore[no-untyped-def]
+    """A patient asked to confirm the first slot of the first type."""
+    who = patient(number, channel="sms")
+    for step in ("RDV", "1", "1", name):
+        who.send(step)
+    return who
+
+
+def test_a_confirmation_books_with_its_commit_two_round_trips(runtime, patient) -> None:
+    """The booking statement goes with the last writes and the COMMIT: the first reads,
+    then everything else (booking on its own, in between: three)."""
+    alice = at_confirmation(patient, "+33611111111", "Alice Durand")
+    with waits(runtime.db.engine) as trips:
+        out = alice.send("1")
+    assert "RDV confirm" in out
+    assert trips == ["Sync", "Sync"]
+    with runtime.db.read() as session:
+        assert len(session.exec(select(Appointment)).all()) == 1
+
+
+TOTALS = SQL(
+    "SELECT (SELECT count(*) FROM appointment), (SELECT coalesce(sum(count), 0) FROM "
+    "rate_limit), "
+    "(SELECT count(*) FROM processed_message), "
+    "(SELECT count(*) FROM patient WHERE name_enc IS NOT NULL)"
+)
+
+
+def test_a_slot_taken_before_the_commit_fails_it_and_the_turn_offers_others(
+    runtime, patient, caplog
+) -> None:
+    """Bob confirms a slot Alice booked since it was offered: his commit is refused
+    whole (booking, name, reply record, message count), and the turn runs again to say
+    so and offer other slots, counted and recorded once."""
+    caplog.set_level(logging.INFO, logger="store.service")
+    alice = at_confirmation(patient, "+33611111111", "Alice Durand")
+    bob = at_confirmation(patient, "+33622222222", "Bob Martin")
+    assert "RDV confirm" in alice.send("1")
+    with runtime.db.turn() as turn:
+        before = turn.raw.one(TOTALS, {})
+    message = Inbound("sms", bob.sender, "1", runtime.assistant.clock(), message_id="SM-bob")
+    turn = runtime.assistant.handle(message, limiter=RateLimiter())
+    out = "\n".join(reply.as_lines() for reply in turn.replies)
+    assert "vient d'être pris" in out and "1. " in out
+    assert "slot taken at the commit" in caplog.text
+    with runtime.db.turn() as turn:
+        after = turn.raw.one(TOTALS, {})
+    assert before is not None and after is not None
+    appointments, counted, recorded, named = (a - b for a, b in zip(after, before, strict=True))
+    assert (appointments, counted, recorded, named) == (0, 1, 1, 0)
+    assert "au nom de Bob Martin ?" in bob.send("1")  # the next slot offered, the name kept
+    assert "RDV confirm" in bob.send("1")
 
 
 def test_a_turn_queueing_its_replies_adds_one_round_trip(runtime) -> None:
