@@ -252,7 +252,7 @@ class Assistant:
         enqueue: Enqueue | None,
         limiter: RateLimiter | None,
         look_up: bool,
-        book_at_commit: bool = False,
+        book_at_commit: bool,
     ) -> Turn:
         """One attempt. The first does not look for the provider id's record: its unique
         key refuses the record of a message handled already, which rolls the attempt back
